@@ -1,0 +1,1016 @@
+"""Render a run document (see :mod:`suite.storage`) as one self-contained HTML file.
+
+The page needs nothing but itself: CSS and the little JavaScript it has (table sorting,
+opening collapsed sections before printing) are inline, figures are inline SVG, there is
+no URL of any kind, and a Content-Security-Policy forbids the browser from fetching
+anything. Everything read from the run is escaped. Without JavaScript every number is
+still there; only sorting is lost.
+
+Figures are drawn by kind: :data:`FIGURE_RENDERERS` maps a kind (a key of a claim's
+``figures``) to ``render(data, context) -> html``; adding a kind is one function::
+
+    @figure_renderer("my_kind")
+    def _my_kind(data, context):
+        return "<figure>...</figure>"
+
+A kind without a renderer (or whose renderer fails on odd data) is shown as a small
+definition list / table of its JSON, so a new figure kind is never silently lost.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import inspect
+import json
+import math
+import re
+import textwrap
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+FigureRenderer = Callable[[Any, dict[str, Any]], str]
+FIGURE_RENDERERS: dict[str, FigureRenderer] = {}
+
+VERDICT_CLASS = {"SUPPORTED": "v-supported", "CONTRADICTED": "v-contradicted", "INCONCLUSIVE": "v-inconclusive"}
+VERDICT_ORDER = {"CONTRADICTED": 0, "INCONCLUSIVE": 1, "SUPPORTED": 2}
+
+ABLATION_MODES = {
+    "pre-softmax": "attention scores are masked before the softmax, so the remaining weights renormalise",
+    "post-softmax": "attention weights are zeroed after the softmax and not renormalised",
+}
+
+# No network, ever: a stray reference fails loudly in the browser instead of loading.
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+
+def figure_renderer(kind: str) -> Callable[[FigureRenderer], FigureRenderer]:
+    """Register ``function(data, context) -> html`` as the renderer of figure ``kind``."""
+
+    def register(function: FigureRenderer) -> FigureRenderer:
+        FIGURE_RENDERERS[kind] = function
+        return function
+
+    return register
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def esc(value: Any) -> str:
+    """Escape anything for HTML text or a quoted attribute."""
+    return html.escape(str(value), quote=True)
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def num(value: Any, digits: int = 3, signed: bool = False) -> str:
+    """A number as escaped text; None as a dash, non-numbers escaped as they are."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:+d}" if signed else str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "∞" if value > 0 else "−∞"
+        return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    return esc(value)
+
+
+def plain(value: Any) -> str:
+    """A value as written in the run (floats to 6 significant digits), escaped."""
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.6g}"
+    return num(value)
+
+
+def pval(value: Any) -> str:
+    """A p-value: four decimals, scientific below 1e-4."""
+    number = _finite(value)
+    if number is None:
+        return num(value)
+    if 0 < number < 1e-4:
+        return f"{number:.1e}"
+    return f"{number:.4f}"
+
+
+def interval(ci: Any, digits: int = 3) -> str:
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        return f"[{num(ci[0], digits)}, {num(ci[1], digits)}]"
+    return "" if ci is None else num(ci)
+
+
+def sort_key(value: Any) -> str:
+    """A data-sort attribute value (numbers sort numerically in the page's script)."""
+    number = _finite(value)
+    return esc(repr(number) if number is not None else ("" if value is None else value))
+
+
+def badge(verdict: Any) -> str:
+    text = str(verdict) if verdict is not None else "—"
+    return f'<span class="badge {VERDICT_CLASS.get(text, "v-other")}">{esc(text)}</span>'
+
+
+def pass_badge(passed: Any) -> str:
+    if passed is True:
+        return '<span class="badge v-supported">PASS</span>'
+    if passed is False:
+        return '<span class="badge v-contradicted">FAIL</span>'
+    return f'<span class="badge v-other">{esc(passed)}</span>'
+
+
+def _when(stamp: Any) -> str:
+    """An ISO timestamp as 'YYYY-MM-DD HH:MM:SS UTC' (or as given when it does not parse)."""
+    if not stamp:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return esc(stamp)
+    zone = " UTC" if moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0 else ""
+    if moment.utcoffset() is not None and not zone:
+        zone = " " + moment.strftime("%z")
+    return esc(moment.strftime("%Y-%m-%d %H:%M:%S") + zone)
+
+
+def _duration(start: Any, end: Any) -> str | None:
+    try:
+        seconds = (datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))).total_seconds()
+    except (TypeError, ValueError):
+        return None
+    if seconds < 0:
+        return None
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else (f"{minutes} min {secs:02d} s" if minutes else f"{secs} s")
+
+
+# --------------------------------------------------------------------------- generic data
+
+
+def render_data(value: Any, depth: int = 0) -> str:
+    """Any JSON value as compact HTML: dicts as definition lists, matrices and lists of
+    records as small tables, short lists inline."""
+    if depth > 4:
+        return f"<code>{esc(_short_json(value))}</code>"
+    if isinstance(value, dict):
+        if not value:
+            return '<span class="muted">(empty)</span>'
+        rows = "".join(f"<dt>{esc(k)}</dt><dd>{render_data(v, depth + 1)}</dd>" for k, v in value.items())
+        return f'<dl class="kv">{rows}</dl>'
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+        if not items:
+            return '<span class="muted">(none)</span>'
+        if all(_scalar(v) for v in items):
+            shown = ", ".join(plain(v) for v in items[:40])
+            more = f' <span class="muted">… {len(items) - 40} more</span>' if len(items) > 40 else ""
+            return f'<span class="list">{shown}{more}</span>'
+        if all(isinstance(v, (list, tuple)) and all(_scalar(x) for x in v) for v in items) and len(items) <= 60:
+            body = "".join("<tr>" + "".join(f'<td class="num">{plain(x)}</td>' for x in row) + "</tr>" for row in items)
+            return f'<table class="matrix"><tbody>{body}</tbody></table>'
+        if all(isinstance(v, dict) for v in items) and len(items) <= 100:
+            columns: list[str] = []
+            for record in items:
+                columns.extend(k for k in record if k not in columns)
+            head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{render_data(r.get(c), depth + 1)}</td>" for c in columns) + "</tr>" for r in items
+            )
+            return f'<table class="small"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        shown = "".join(f"<li>{render_data(v, depth + 1)}</li>" for v in items[:50])
+        more = f'<li class="muted">… {len(items) - 50} more</li>' if len(items) > 50 else ""
+        return f'<ol class="data">{shown}{more}</ol>'
+    return plain(value)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _short_json(value: Any, limit: int = 2000) -> str:
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def render_figure(kind: str, data: Any, context: dict[str, Any]) -> str:
+    """A figure by its registered renderer; unknown kinds and renderer failures fall back
+    to the generic data view, with a note saying why."""
+    renderer = FIGURE_RENDERERS.get(kind)
+    note = ""
+    if renderer is not None:
+        try:
+            return renderer(data, context)
+        except Exception as error:  # odd data must not cost the whole report
+            note = f'<p class="note">Could not draw this figure ({esc(type(error).__name__)}: {esc(error)}); its data:</p>'
+    return (
+        f'<figure class="fig generic"><figcaption>Figure <code>{esc(kind)}</code></figcaption>'
+        f"{note}{render_data(data)}</figure>"
+    )
+
+
+# --------------------------------------------------------------------------- direction table
+
+
+def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
+    return tuple(round(x + (y - x) * t) for x, y in zip(a, b))  # type: ignore[return-value]
+
+
+NEUTRAL, DROP, RISE = (247, 247, 247), (178, 24, 43), (33, 102, 172)
+
+
+def diverging(delta: float | None, scale: float) -> tuple[str, str]:
+    """Fill and text colour for a change ``delta`` (red = drop, blue = rise, grey = none)."""
+    if delta is None:
+        return "#e4e7eb", "#59636e"
+    t = max(-1.0, min(1.0, delta / scale)) if scale > 0 else 0.0
+    colour = _mix(NEUTRAL, DROP if t < 0 else RISE, abs(t) ** 0.85)
+    return "#%02x%02x%02x" % colour, ("#ffffff" if abs(t) > 0.55 else "#1f2328")
+
+
+def _grid(data: dict[str, Any], name: str, n: int, required: bool = True) -> list[list[Any]] | None:
+    grid = data.get(name)
+    if grid is None and not required:
+        return None
+    if not (isinstance(grid, list) and len(grid) == n and all(isinstance(r, list) and len(r) == n for r in grid)):
+        raise ValueError(f"{name} is not a {n}x{n} grid")
+    return grid
+
+
+def _axis_names(convention: str) -> tuple[str, str]:
+    text = convention.lower()
+    if "information flows from x to y" in text:
+        return "source (X)", "target (Y)"
+    if "tokens of x attend to tokens of y" in text:
+        return "attending (X)", "attended to (Y)"
+    return "X", "Y"
+
+
+@figure_renderer("direction_table")
+def render_direction_table(data: dict[str, Any], context: dict[str, Any]) -> str:
+    """The 5x5 table of directed ablations as an SVG heatmap (row X, column Y)."""
+    parts = [str(p) for p in data["parts"]]
+    n = len(parts)
+    values = _grid(data, "values", n)
+    significant = _grid(data, "significant", n, required=False) or [[False] * n for _ in range(n)]
+    p_corrected = _grid(data, "p_corrected", n, required=False) or [[None] * n for _ in range(n)]
+    paper = _grid(data, "paper", n, required=False) or [[None] * n for _ in range(n)]
+    baseline = _finite(data.get("baseline"))
+    convention = str(data.get("convention") or context.get("options", {}).get("direction_convention") or "")
+    metric = str(context.get("metric") or "value")
+    correction = str(context.get("correction") or "")
+    alpha = context.get("alpha")
+    row_axis, column_axis = _axis_names(convention)
+
+    deltas = [
+        [(_finite(v) - baseline) if baseline is not None and _finite(v) is not None else None for v in row]
+        for row in values
+    ]
+    scale = max((abs(d) for row in deltas for d in row if d is not None), default=0.0) or 1.0
+    has_paper = any(_finite(v) is not None for row in paper for v in row)
+
+    cw, ch = 96, 66 if has_paper else 54
+    left, top = 128, 58
+    width, height = left + n * cw + 8, top + n * ch + 8
+    svg = [
+        f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="{esc(metric)} after ablating each direction X to Y; rows X, columns Y">'
+    ]
+    svg.append(
+        f'<text class="axis" x="{left + n * cw / 2}" y="14" text-anchor="middle">{esc(column_axis)} →</text>'
+    )
+    svg.append(
+        f'<text class="axis" x="14" y="{top + n * ch / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + n * ch / 2})">← {esc(row_axis)}</text>'
+    )
+    for j, part in enumerate(parts):
+        svg.append(f'<text class="part" x="{left + j * cw + cw / 2}" y="{top - 10}" text-anchor="middle">{esc(part)}</text>')
+    for i, part in enumerate(parts):
+        svg.append(f'<text class="part" x="{left - 10}" y="{top + i * ch + ch / 2 + 4}" text-anchor="end">{esc(part)}</text>')
+        for j in range(n):
+            value, delta = values[i][j], deltas[i][j]
+            fill, ink = diverging(delta, scale)
+            star = "*" if significant[i][j] is True else ""
+            x, y = left + j * cw, top + i * ch
+            tip = f"{parts[i]}->{parts[j]}: {metric} {num(value)}"
+            if delta is not None:
+                tip += f" ({num(delta, signed=True)} vs baseline {num(baseline)})"
+            if p_corrected[i][j] is not None:
+                tip += f", p corrected {pval(p_corrected[i][j])}"
+            tip += ", significant" if star else ", not significant"
+            if _finite(paper[i][j]) is not None:
+                tip += f"; paper {num(paper[i][j], 2)}"
+            svg.append(
+                f'<g><title>{esc(tip)}</title>'
+                f'<rect x="{x + 1}" y="{y + 1}" width="{cw - 2}" height="{ch - 2}" rx="3" fill="{fill}"/>'
+                f'<text class="val" x="{x + cw / 2}" y="{y + 22}" text-anchor="middle" fill="{ink}">{num(value)}{star}</text>'
+                f'<text class="sub" x="{x + cw / 2}" y="{y + 38}" text-anchor="middle" fill="{ink}">'
+                f'{"Δ " + num(delta, signed=True) if delta is not None else ""}</text>'
+            )
+            if _finite(paper[i][j]) is not None:
+                svg.append(
+                    f'<text class="sub" x="{x + cw / 2}" y="{y + 54}" text-anchor="middle" fill="{ink}">paper {num(paper[i][j], 2)}</text>'
+                )
+            svg.append("</g>")
+    svg.append("</svg>")
+
+    steps = [-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0]
+    legend = "".join(
+        f'<span class="swatch" style="background:{diverging(s * scale, scale)[0]}"></span>'
+        f'<span class="tick">{num(s * scale, signed=True) if s else "0"}</span>'
+        for s in steps
+    )
+    significance = "* = significant after "
+    significance += f"{esc(correction)} correction" if correction else "correction"
+    significance += f" (p < {num(alpha, 2)})" if _finite(alpha) is not None else ""
+    numbers_head = "".join(f'<th class="num">{esc(p)}</th>' for p in parts)
+    numbers_rows = "".join(
+        f"<tr><th>{esc(parts[i])}</th>"
+        + "".join(
+            f'<td class="num">{num(values[i][j])}{"*" if significant[i][j] is True else ""}'
+            f'<br><span class="muted">p {pval(p_corrected[i][j])}</span>'
+            + (f'<br><span class="muted">paper {num(paper[i][j], 2)}</span>' if _finite(paper[i][j]) is not None else "")
+            + "</td>"
+            for j in range(n)
+        )
+        + "</tr>"
+        for i in range(n)
+    )
+    return (
+        '<figure class="fig direction">'
+        f"<figcaption>Direction table: {esc(metric)} after ablating each direction "
+        f"(baseline, no ablation: <strong>{num(baseline)}</strong>)</figcaption>"
+        f'<div class="heatmap-wrap">{"".join(svg)}</div>'
+        f'<div class="legend"><span class="muted">change vs baseline:</span> {legend}</div>'
+        f'<p class="caption">Row = {esc(row_axis)}, column = {esc(column_axis)}; each cell is {esc(metric)} after '
+        f"ablating X→Y, coloured by its change from the baseline (red = drop, blue = rise, centred at the baseline). "
+        f"{significance}."
+        + (" Small type: the paper's value for that cell." if has_paper else "")
+        + f'</p><p class="caption convention"><strong>Convention:</strong> {esc(convention or "not recorded")}</p>'
+        f'<details><summary>Numbers (value, corrected p{", paper" if has_paper else ""})</summary>'
+        f'<div class="scroll"><table class="small grid-table"><thead><tr><th>X \\ Y</th>{numbers_head}</tr></thead>'
+        f"<tbody>{numbers_rows}</tbody></table></div></details>"
+        "</figure>"
+    )
+
+
+# --------------------------------------------------------------------------- verdict rules
+
+
+def verdict_rules() -> str | None:
+    """The 'Verdict rules' section of ``suite.stats``'s docstring, or None if there is none."""
+    try:
+        module = importlib.import_module("suite.stats")
+    except Exception:  # absent, or broken while another engineer writes it
+        return None
+    return docstring_section(module.__doc__ or "", "Verdict rules")
+
+
+_UNDERLINE = re.compile(r"^\s*([-=~^*+#])\1{2,}\s*$")
+
+
+def docstring_section(doc: str, heading: str) -> str | None:
+    """The text of the docstring section whose first line starts with ``heading``, up to the
+    next heading (an RST-underlined line or a Markdown ``#`` line); None if absent."""
+    lines = inspect.cleandoc(doc).splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip().lstrip("#").strip().startswith(heading)), None)
+    if start is None:
+        return None
+    body_start = start + 1
+    if body_start < len(lines) and _UNDERLINE.match(lines[body_start]):
+        body_start += 1
+    end = len(lines)
+    for i in range(body_start, len(lines)):
+        if lines[i].lstrip().startswith("#") or (
+            lines[i].strip() and i + 1 < len(lines) and _UNDERLINE.match(lines[i + 1])
+        ):
+            end = i
+            break
+    title = lines[start].strip().lstrip("#").strip().rstrip(":")
+    body = "\n".join(lines[body_start:end]).strip("\n")
+    body = textwrap.dedent(body) if body.strip() else ""
+    first_rest = title[len(heading):].lstrip(" :.-—")
+    if first_rest and not body:
+        body = first_rest
+    elif first_rest:
+        body = first_rest + "\n" + body
+    return body.strip() or None
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _section(builder: Callable[..., str], *args: Any) -> str:
+    """Build one section; a failure shows up as a notice instead of losing the report."""
+    try:
+        return builder(*args)
+    except Exception as error:
+        return (
+            f'<div class="error">Could not render {esc(builder.__name__.strip("_").replace("_", " "))}: '
+            f"{esc(type(error).__name__)}: {esc(error)}</div>"
+        )
+
+
+def _unique(items: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+    seen, result = set(), []
+    for item in items:
+        entry = item.get(field) or {}
+        ident = json.dumps(entry, sort_keys=True, default=str)
+        if ident not in seen:
+            seen.add(ident)
+            result.append(entry)
+    return result
+
+
+def _header(run: dict[str, Any]) -> str:
+    claims = run.get("claims", [])
+    counts = {v: sum(1 for c in claims if c.get("verdict") == v) for v in VERDICT_CLASS}
+    duration = _duration(run.get("started"), run.get("finished"))
+    finished = _when(run.get("finished")) if run.get("finished") else "not finished"
+    status = ""
+    if run.get("interrupted"):
+        status = '<p class="banner warn">This run was interrupted: the results below are those measured before it stopped.</p>'
+    elif not run.get("finished"):
+        status = (
+            '<p class="banner warn">This run has no finish time (still running, or stopped without finishing): '
+            "the results below are those measured so far.</p>"
+        )
+    tally = " · ".join(f"{badge(v)} {counts[v]}" for v in VERDICT_CLASS)
+    return (
+        '<header class="top">'
+        "<h1>Claims report</h1>"
+        f'<p class="sub">Run <code>{esc(run.get("run_id", "?"))}</code> · started {_when(run.get("started"))}'
+        f" · finished {finished}{f' ({esc(duration)})' if duration else ''}</p>"
+        f'<p class="tally">{len(claims)} claim result{"s" if len(claims) != 1 else ""} on '
+        f'{len(run.get("targets", []))} target{"s" if len(run.get("targets", [])) != 1 else ""}: {tally}</p>'
+        f"{status}</header>"
+    )
+
+
+def _setup(run: dict[str, Any]) -> str:
+    targets = run.get("targets", [])
+    models = _unique(targets, "model")
+    collections = _unique(targets, "collection")
+    model_rows = []
+    for model in models:
+        sha = str(model.get("weights_sha256") or "")
+        other = {k: v for k, v in model.items() if k not in ("id", "weights_sha256", "source", "layers", "heads")}
+        model_rows.append(
+            f'<tr><td><code>{esc(model.get("id", "?"))}</code></td>'
+            f'<td><code title="{esc(sha)}">{esc(sha[:12]) if sha else "—"}</code></td>'
+            f'<td>{esc(model.get("source", "—"))}</td>'
+            f'<td class="num">{num(model.get("layers"))}</td><td class="num">{num(model.get("heads"))}</td>'
+            f"<td>{render_data(other) if other else ''}</td></tr>"
+        )
+    collection_rows = []
+    for collection in collections:
+        excluded = collection.get("excluded") or {}
+        if isinstance(excluded, dict) and excluded:
+            items = "".join(f"<li><code>{esc(q)}</code>: {esc(r)}</li>" for q, r in excluded.items())
+            excluded_html = (
+                f'<details><summary>{len(excluded)} excluded</summary><ul class="excluded">{items}</ul></details>'
+            )
+        elif excluded:
+            excluded_html = render_data(excluded)
+        else:
+            excluded_html = "0"
+        other = {k: v for k, v in collection.items() if k not in ("id", "queries", "candidates", "excluded")}
+        collection_rows.append(
+            f'<tr><td><code>{esc(collection.get("id", "?"))}</code></td>'
+            f'<td class="num">{num(collection.get("queries"))}</td>'
+            f'<td class="num">{num(collection.get("candidates"))}</td>'
+            f"<td>{excluded_html}</td><td>{render_data(other) if other else ''}</td></tr>"
+        )
+    options = run.get("options", {})
+    mode = options.get("ablation_mode")
+    convention = options.get("direction_convention")
+    words = []
+    if convention is not None:
+        words.append(f"<li><strong>Direction convention.</strong> {esc(convention)}</li>")
+    if mode is not None:
+        explained = ABLATION_MODES.get(str(mode))
+        words.append(
+            f"<li><strong>Ablation mode.</strong> <code>{esc(mode)}</code>"
+            + (f": {esc(explained)}." if explained else "")
+            + "</li>"
+        )
+    if "alpha" in options or "correction" in options:
+        words.append(
+            f"<li><strong>Significance.</strong> α = {num(options.get('alpha'), 2)} per claim family, "
+            f"multiple-comparison correction <code>{esc(options.get('correction', '—'))}</code>, "
+            f"test <code>{esc(options.get('test', '—'))}</code>.</li>"
+        )
+    option_rows = "".join(f"<tr><th>{esc(k)}</th><td>{render_data(v)}</td></tr>" for k, v in options.items())
+    environment = run.get("environment") or {}
+    packages = environment.get("packages") or {}
+    package_rows = "".join(
+        f'<tr><td><code>{esc(name)}</code></td><td>{esc(version) if version is not None else "<span class=muted>not installed</span>"}</td></tr>'
+        for name, version in packages.items()
+    )
+    env_other = {k: v for k, v in environment.items() if k != "packages"}
+    return (
+        '<section id="setup"><h2>Setup</h2>'
+        '<h3>Models</h3><div class="scroll"><table><thead><tr><th>Model</th><th>Weights (sha256)</th><th>Source</th>'
+        '<th class="num">Layers</th><th class="num">Heads</th><th>Other</th></tr></thead>'
+        f'<tbody>{"".join(model_rows) or "<tr><td colspan=6 class=muted>no targets recorded</td></tr>"}</tbody></table></div>'
+        '<h3>Collections</h3><div class="scroll"><table><thead><tr><th>Collection</th><th class="num">Queries</th>'
+        '<th class="num">Candidates</th><th>Excluded queries</th><th>Other</th></tr></thead>'
+        f'<tbody>{"".join(collection_rows) or "<tr><td colspan=5 class=muted>no targets recorded</td></tr>"}</tbody></table></div>'
+        f'<h3>Options</h3><ul class="words">{"".join(words)}</ul>'
+        '<div class="cols"><div><table class="kvtable"><tbody>'
+        f"{option_rows}</tbody></table></div>"
+        '<div><table class="kvtable"><tbody>'
+        + "".join(f"<tr><th>{esc(k)}</th><td>{render_data(v)}</td></tr>" for k, v in env_other.items())
+        + "</tbody></table>"
+        '<table class="kvtable packages"><thead><tr><th>Package</th><th>Version</th></tr></thead>'
+        f"<tbody>{package_rows}</tbody></table></div></div>"
+        "</section>"
+    )
+
+
+def _measured_summary(claim: dict[str, Any]) -> tuple[str, Any, str, Any]:
+    """(measured html, its sort value, p html, its sort value) for the summary table."""
+    comparisons = claim.get("comparisons") or []
+    if len(comparisons) == 1:
+        c = comparisons[0]
+        return (
+            f'{num(c.get("measured"))}<br><span class="muted small">{interval(c.get("ci"))}</span>',
+            c.get("measured"),
+            pval(c.get("p_corrected")),
+            c.get("p_corrected"),
+        )
+    if not comparisons:
+        return '<span class="muted">no comparisons</span>', None, "—", None
+    counts = {v: sum(1 for c in comparisons if c.get("verdict") == v) for v in VERDICT_CLASS}
+    parts = ", ".join(f"{n} {v.lower()}" for v, n in counts.items() if n)
+    ps = [p for p in (_finite(c.get("p_corrected")) for c in comparisons) if p is not None]
+    low = min(ps) if ps else None
+    return (
+        f'{len(comparisons)} comparisons<br><span class="muted small">{esc(parts)}</span>',
+        None,  # no single measured value: sorts after the numbers
+        f'<span class="muted">min</span> {pval(low)}',
+        low,
+    )
+
+
+def _summary(run: dict[str, Any]) -> str:
+    rows = []
+    for index, claim in enumerate(run.get("claims", [])):
+        measured, measured_key, p_html, p_key = _measured_summary(claim)
+        verdict = claim.get("verdict")
+        rows.append(
+            f'<tr class="{VERDICT_CLASS.get(str(verdict), "v-other")}-row">'
+            f'<td data-sort="{sort_key(claim.get("claim_id"))}"><a href="#claim-{index}"><strong>{esc(claim.get("claim_id"))}</strong></a></td>'
+            f'<td class="title">{esc(claim.get("title", ""))}</td>'
+            f'<td class="target-cell"><code>{esc(claim.get("model"))}</code><br>'
+            f'<span class="muted">on</span> <code>{esc(claim.get("collection"))}</code></td>'
+            f'<td data-sort="{VERDICT_ORDER.get(str(verdict), 9)}">{badge(verdict)}</td>'
+            f'<td class="num" data-sort="{sort_key(measured_key)}">{measured}</td>'
+            f'<td class="paper" data-sort="{sort_key(claim.get("paper_value"))}">{esc(claim.get("paper", ""))}</td>'
+            f'<td class="num" data-sort="{sort_key(p_key)}">{p_html}</td></tr>'
+        )
+    return (
+        '<section id="summary"><h2>Verdicts</h2>'
+        '<p class="hint">One row per claim and target; click a column heading to sort, a claim id to jump to its card.</p>'
+        '<div class="scroll"><table class="sortable summary"><thead><tr><th>Claim</th><th>Title</th>'
+        '<th>Model and collection</th><th>Verdict</th><th class="num">Measured [CI]</th><th>Paper</th>'
+        '<th class="num">p (corrected)</th></tr></thead>'
+        f'<tbody>{"".join(rows) or "<tr><td colspan=7 class=muted>no claim results in this run</td></tr>"}</tbody></table></div>'
+        "</section>"
+    )
+
+
+def _comparison_rows(claim: dict[str, Any]) -> str:
+    rows = []
+    for c in claim.get("comparisons") or []:
+        details = c.get("details") or {}
+        extra = f'<details class="inline"><summary>details</summary>{render_data(details)}</details>' if details else ""
+        size_name = c.get("effect_size_name")
+        rows.append(
+            f'<tr class="{VERDICT_CLASS.get(str(c.get("verdict")), "v-other")}-row">'
+            f'<td class="label">{esc(c.get("label", ""))}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("measured"))}">{num(c.get("measured"))}'
+            f'<br><span class="muted small">{interval(c.get("ci"))}</span></td>'
+            f'<td class="num" data-sort="{sort_key(c.get("reference"))}">{num(c.get("reference"))}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("effect"))}">{num(c.get("effect"), signed=True)}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("effect_size"))}">'
+            f'{(esc(size_name) + " ") if size_name else ""}{num(c.get("effect_size"), 2, signed=True)}</td>'
+            f'<td class="nowrap">{esc(c.get("test", ""))}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("p_value"))}">{pval(c.get("p_value"))}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("p_corrected"))}">{pval(c.get("p_corrected"))}</td>'
+            f'<td class="num">{num(c.get("n"))}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("power"))}">{num(c.get("power"), 2)}</td>'
+            f'<td data-sort="{VERDICT_ORDER.get(str(c.get("verdict")), 9)}">{badge(c.get("verdict"))}</td>'
+            f'<td class="reason">{esc(c.get("reason", ""))}{extra}</td></tr>'
+        )
+    return "".join(rows)
+
+
+def _card(claim: dict[str, Any], index: int) -> str:
+    comparisons = claim.get("comparisons") or []
+    correction = claim.get("correction") or "—"
+    table = (
+        '<div class="scroll"><table class="sortable comparisons"><thead><tr>'
+        '<th>Comparison</th><th class="num">Measured [CI]</th><th class="num">Reference</th>'
+        '<th class="num">Effect</th><th class="num">Effect size</th><th>Test</th><th class="num">p (raw)</th>'
+        f'<th class="num">p ({esc(correction)})</th><th class="num">n</th><th class="num">Power</th>'
+        f"<th>Verdict</th><th>Reason</th></tr></thead><tbody>{_comparison_rows(claim)}</tbody></table></div>"
+    )
+    if not comparisons:
+        table = '<p class="muted">This result has no comparisons.</p>'
+    elif len(comparisons) > 8:
+        table = f"<details><summary>All {len(comparisons)} comparisons</summary>{table}</details>"
+    figures = "".join(
+        render_figure(str(kind), data, claim) for kind, data in (claim.get("figures") or {}).items()
+    )
+    options = claim.get("options") or {}
+    per_query = claim.get("per_query") or {}
+    stored = ""
+    if per_query:
+        sizes = sorted({len(v) for v in per_query.values() if isinstance(v, dict)})
+        stored = (
+            f'<p class="muted small">Per-query values stored for {len(per_query)} condition'
+            f'{"s" if len(per_query) != 1 else ""} ({", ".join(str(s) for s in sizes)} queries), '
+            "so this result can be re-tested from the run file.</p>"
+        )
+    paper_value = claim.get("paper_value")
+    facts = [
+        ("Paper", esc(claim.get("paper", "—"))),
+        ("Paper value", num(paper_value) if paper_value is not None else "—"),
+        ("Figure", esc(claim.get("figure", "—"))),
+        ("Citation", esc(claim.get("citation", "—"))),
+        ("Metric", esc(claim.get("metric", "—"))),
+        ("Decision", esc(claim.get("decision", "—"))),
+        ("α / correction", f"{num(claim.get('alpha'), 2)} / {esc(correction)}"),
+    ]
+    return (
+        f'<article class="card" id="claim-{index}">'
+        f'<header class="card-head"><span class="cid">{esc(claim.get("claim_id", "?"))}</span>'
+        f'<h3>{esc(claim.get("title", ""))}</h3>{badge(claim.get("verdict"))}</header>'
+        f'<p class="target"><code>{esc(claim.get("model"))}</code> on <code>{esc(claim.get("collection"))}</code></p>'
+        f'<p class="statement">{esc(claim.get("statement", ""))}</p>'
+        f'<dl class="facts">{"".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)}</dl>'
+        f'<p class="reason-line"><strong>Why {esc(claim.get("verdict", "—"))}:</strong> {esc(claim.get("reason", ""))}</p>'
+        f"{table}{figures}"
+        + (f"<details><summary>Options used for this claim</summary>{render_data(options)}</details>" if options else "")
+        + stored
+        + "</article>"
+    )
+
+
+def _cards(run: dict[str, Any]) -> str:
+    cards = "".join(_section(_card, claim, index) for index, claim in enumerate(run.get("claims", [])))
+    return f'<section id="claims"><h2>Claims</h2>{cards or "<p class=muted>No claim results.</p>"}</section>'
+
+
+def _arrow(before: Any, after: Any, fmt: Callable[[Any], str] = num) -> str:
+    return f'{fmt(before)} <span class="muted">→</span> {fmt(after)}'
+
+
+def _comparison(run: dict[str, Any]) -> str:
+    comparison = run.get("comparison")
+    if not comparison:
+        return ""
+    changes = comparison.get("changes") or []
+    rows, detail_blocks = [], []
+    for change in changes:
+        changed = bool(change.get("verdict_changed"))
+        target = f'<code>{esc(change.get("model_after"))}</code> @ <code>{esc(change.get("collection_after"))}</code>'
+        if change.get("match") not in (None, "exact"):
+            target += (
+                f'<br><span class="muted">against <code>{esc(change.get("model_before"))}</code> @ '
+                f'<code>{esc(change.get("collection_before"))}</code> (matched by {esc(change.get("match"))})</span>'
+            )
+        rows.append(
+            f'<tr class="{"changed" if changed else ""}">'
+            f'<td><strong>{esc(change.get("claim_id"))}</strong></td><td>{target}</td>'
+            f'<td class="nowrap" data-sort="{1 if changed else 0}">{badge(change.get("verdict_before"))} → {badge(change.get("verdict_after"))}'
+            f'{" <span class=flag>changed</span>" if changed else ""}</td>'
+            f'<td class="num">{_arrow(change.get("measured_before"), change.get("measured_after"))}</td>'
+            f'<td class="num" data-sort="{sort_key(change.get("measured_shift"))}">{num(change.get("measured_shift"), signed=True)}</td>'
+            f'<td class="num" data-sort="{sort_key(change.get("effect_shift"))}">{num(change.get("effect_shift"), signed=True)}</td>'
+            f'<td class="num">{_arrow(change.get("p_before"), change.get("p_after"), pval)}</td>'
+            f'<td class="num" data-sort="{sort_key(change.get("max_abs_effect_shift"))}">{num(change.get("max_abs_effect_shift"))}</td></tr>'
+        )
+        per = change.get("comparisons") or []
+        if per:
+            body = "".join(
+                f'<tr class="{"changed" if c.get("verdict_changed") else ""}"><td>{esc(c.get("label"))}</td>'
+                f'<td>{badge(c.get("verdict_before"))} → {badge(c.get("verdict_after"))}</td>'
+                f'<td class="num">{_arrow(c.get("measured_before"), c.get("measured_after"))}</td>'
+                f'<td class="num">{num(c.get("effect_shift"), signed=True)}</td>'
+                f'<td class="num">{esc(c.get("effect_size_name") or "")} {_arrow(c.get("effect_size_before"), c.get("effect_size_after"))}</td>'
+                f'<td class="num">{_arrow(c.get("p_before"), c.get("p_after"), pval)}</td></tr>'
+                for c in per
+            )
+            missing = ""
+            for name, labels in (("only in the baseline", change.get("comparisons_only_in_baseline")),
+                                 ("only in this run", change.get("comparisons_only_in_current"))):
+                if labels:
+                    missing += f'<p class="muted small">Comparisons {name}: {", ".join(esc(x) for x in labels)}</p>'
+            detail_blocks.append(
+                f'<h4>{esc(change.get("claim_id"))} <span class="muted">{esc(change.get("key_after"))}</span></h4>'
+                '<div class="scroll"><table class="small"><thead><tr><th>Comparison</th><th>Verdict</th>'
+                '<th class="num">Measured</th><th class="num">Effect shift</th><th class="num">Effect size</th>'
+                f'<th class="num">p (corrected)</th></tr></thead><tbody>{body}</tbody></table></div>{missing}'
+            )
+    only = ""
+    for name, entries in (("Only in the baseline", comparison.get("only_in_baseline")),
+                          ("Only in this run", comparison.get("only_in_current"))):
+        if entries:
+            items = "".join(
+                f'<li><code>{esc(e.get("key", e.get("claim_id")))}</code> {badge(e.get("verdict"))}</li>'
+                if isinstance(e, dict) else f"<li>{esc(e)}</li>"
+                for e in entries
+            )
+            only += f"<h3>{name}</h3><ul>{items}</ul>"
+    diffs = ""
+    for name, entries in (("Options that differ", comparison.get("option_changes")),
+                          ("Package versions that differ", comparison.get("package_changes"))):
+        if entries:
+            body = "".join(
+                f"<tr><th>{esc(k)}</th><td>{render_data(v[0] if isinstance(v, list) and len(v) == 2 else v)}</td>"
+                f"<td>{render_data(v[1]) if isinstance(v, list) and len(v) == 2 else ''}</td></tr>"
+                for k, v in entries.items()
+            )
+            diffs += (
+                f'<h3>{name}</h3><table class="kvtable"><thead><tr><th></th><th>Baseline</th><th>This run</th></tr></thead>'
+                f"<tbody>{body}</tbody></table>"
+            )
+    if comparison.get("option_changes"):
+        diffs = (
+            '<p class="banner warn">The two runs used different options: a changed verdict may come from the '
+            "options rather than the model (comparison labels can mean different directions under different "
+            "conventions).</p>" + diffs
+        )
+    count = comparison.get("verdict_changes", 0)
+    source = comparison.get("baseline_path")
+    return (
+        '<section id="comparison"><h2>Comparison with an earlier run</h2>'
+        f'<p>Baseline run <code>{esc(comparison.get("baseline_run_id", "?"))}</code>'
+        + (f" from <code>{esc(source)}</code>" if source else "")
+        + (f", started {_when(comparison.get('baseline_started'))}" if comparison.get("baseline_started") else "")
+        + f'. {len(changes)} result{"s" if len(changes) != 1 else ""} matched; '
+        f'<strong class="{"flag" if count else ""}">{esc(count)} verdict change{"s" if count != 1 else ""}</strong>.</p>'
+        '<p class="hint">Shifts are this run minus the baseline, for the headline comparison of each claim '
+        "(the first comparison both runs have); the last column is the largest effect shift over all of the claim's comparisons.</p>"
+        '<div class="scroll"><table class="sortable changes"><thead><tr><th>Claim</th><th>Target</th><th>Verdict</th>'
+        '<th class="num">Measured</th><th class="num">Shift</th><th class="num">Effect shift</th>'
+        '<th class="num">p (corrected)</th><th class="num">max |Δ effect|</th></tr></thead>'
+        f'<tbody>{"".join(rows) or "<tr><td colspan=8 class=muted>no results in common</td></tr>"}</tbody></table></div>'
+        + (f"<details><summary>Per-comparison shifts</summary>{''.join(detail_blocks)}</details>" if detail_blocks else "")
+        + only
+        + diffs
+        + "</section>"
+    )
+
+
+def _method_checks(run: dict[str, Any]) -> str:
+    checks = run.get("method_checks")
+    if not checks:
+        return ""
+    passed = sum(1 for c in checks if c.get("passed") is True)
+    rows, figures = [], []
+    for check in checks:
+        rows.append(
+            f'<tr class="{"v-contradicted-row" if check.get("passed") is False else ""}">'
+            f'<td><strong>{esc(check.get("name", "?"))}</strong></td><td>{esc(check.get("kind", ""))}</td>'
+            f'<td data-sort="{1 if check.get("passed") is True else 0}">{pass_badge(check.get("passed"))}</td>'
+            f'<td>{esc(check.get("detail", ""))}</td></tr>'
+        )
+        for kind, data in (check.get("figures") or {}).items():
+            if kind in FIGURE_RENDERERS:
+                figures.append(f"<h4>{esc(check.get('name', '?'))}</h4>" + render_figure(kind, data, check))
+            else:
+                figures.append(
+                    f'<h4>{esc(check.get("name", "?"))}: <code>{esc(kind)}</code></h4><div class="figdata">{render_data(data)}</div>'
+                )
+    return (
+        '<section id="method-checks"><h2>Method checks</h2>'
+        f"<p>The suite's own correctness: calibration under a null and planted mechanisms. "
+        f"<strong>{passed} of {len(checks)}</strong> passed.</p>"
+        '<div class="scroll"><table class="sortable"><thead><tr><th>Check</th><th>Kind</th><th>Result</th>'
+        f'<th>Detail</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+        + (f'<details open><summary>Figures</summary><div class="method-figures">{"".join(figures)}</div></details>' if figures else "")
+        + "</section>"
+    )
+
+
+def _rules(run: dict[str, Any]) -> str:
+    text = verdict_rules()
+    if text is None:
+        body = (
+            '<p class="muted">The verdict rules are stated in the docstring of <code>suite.stats</code>, '
+            "which is not available (or has no “Verdict rules” section) in the installation that rendered "
+            "this report. Each verdict's own reason is given on its claim card.</p>"
+        )
+    else:
+        body = (
+            f'<div class="rules">{esc(text)}</div>'
+            '<p class="muted small">From the docstring of <code>suite.stats</code> in the installation that '
+            "rendered this report.</p>"
+        )
+    return f'<section id="rules"><h2>How verdicts are decided</h2>{body}</section>'
+
+
+# --------------------------------------------------------------------------- page
+
+
+STYLE = """
+:root{--fg:#1f2328;--muted:#59636e;--line:#d8dee4;--soft:#f6f8fa;--page:#fbfbfc;--accent:#0a58a8;
+--ok:#116329;--ok-bg:#dcf5e3;--ok-line:#a6dcb5;--bad:#a40e26;--bad-bg:#ffe9e7;--bad-line:#f5b5ae;
+--warn:#7d4e00;--warn-bg:#fff4d1;--warn-line:#ecd38d}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+body{margin:0;background:var(--page);color:var(--fg);
+font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,"Noto Sans","Liberation Sans",sans-serif}
+main{max-width:1240px;margin:0 auto;padding:28px 32px 56px}
+code,.mono{font-family:ui-monospace,SFMono-Regular,"SF Mono",Menlo,Consolas,"Liberation Mono",monospace;font-size:12.5px}
+h1{font-size:26px;font-weight:650;margin:0 0 4px;letter-spacing:-.01em}
+h2{font-size:19px;font-weight:650;margin:36px 0 12px;padding-bottom:6px;border-bottom:1px solid var(--line)}
+h3{font-size:15px;font-weight:650;margin:20px 0 8px}
+h4{font-size:13.5px;font-weight:650;margin:16px 0 6px}
+a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
+.sub,.tally{margin:2px 0;color:var(--muted)}
+.tally .badge{margin-left:6px}
+.muted{color:var(--muted)}.small{font-size:12.5px}.hint{color:var(--muted);font-size:12.5px;margin:0 0 8px}
+.banner{padding:8px 12px;border-radius:6px;border:1px solid}
+.banner.warn{background:var(--warn-bg);border-color:var(--warn-line);color:var(--warn)}
+.error{padding:8px 12px;border-radius:6px;background:var(--bad-bg);border:1px solid var(--bad-line);color:var(--bad);margin:12px 0}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums;background:#fff}
+th,td{padding:6px 9px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+thead th{background:var(--soft);font-size:12px;font-weight:600;color:var(--muted);white-space:nowrap;border-bottom:1px solid #c9d1d9}
+.num{text-align:right;white-space:nowrap}
+table.small th,table.small td{padding:3px 7px;font-size:12.5px}
+table.kvtable{width:auto;min-width:50%}
+table.kvtable th{font-weight:600;font-size:12.5px;color:var(--muted);background:none;white-space:nowrap;padding-right:18px}
+table.matrix{width:auto}table.matrix td{padding:2px 8px;font-size:12px}
+table.sortable thead th{cursor:pointer;user-select:none}
+table.sortable thead th[aria-sort=ascending]::after{content:" ▲";font-size:9px}
+table.sortable thead th[aria-sort=descending]::after{content:" ▼";font-size:9px}
+tr.v-contradicted-row td:first-child{box-shadow:inset 3px 0 0 var(--bad)}
+tr.v-inconclusive-row td:first-child{box-shadow:inset 3px 0 0 #d4a72c}
+tr.v-supported-row td:first-child{box-shadow:inset 3px 0 0 #4ac26b}
+tr.changed td{background:var(--warn-bg)}
+.flag{color:var(--bad);font-weight:650}
+span.flag{font-size:11.5px;margin-left:4px;text-transform:uppercase;letter-spacing:.04em}
+.badge{display:inline-block;padding:1px 8px;border-radius:999px;border:1px solid;font-size:11px;font-weight:650;
+letter-spacing:.03em;line-height:17px;white-space:nowrap;vertical-align:baseline}
+.v-supported{color:var(--ok);background:var(--ok-bg);border-color:var(--ok-line)}
+.v-contradicted{color:var(--bad);background:var(--bad-bg);border-color:var(--bad-line)}
+.v-inconclusive{color:var(--warn);background:var(--warn-bg);border-color:var(--warn-line)}
+.v-other{color:var(--muted);background:var(--soft);border-color:var(--line)}
+ul.words{margin:4px 0 12px;padding-left:18px}ul.words li{margin:2px 0}
+.cols{display:grid;grid-template-columns:minmax(0,1.2fr) minmax(0,1fr);gap:24px;align-items:start}
+.cols table.kvtable{width:100%}
+table.packages{margin-top:10px}
+dl.kv{margin:0;display:grid;grid-template-columns:max-content 1fr;gap:1px 12px}
+dl.kv dt{color:var(--muted);font-size:12.5px}dl.kv dd{margin:0}
+ol.data{margin:0;padding-left:20px}
+ul.excluded{margin:4px 0;padding-left:18px;font-size:12.5px}
+details>summary{cursor:pointer;color:var(--accent);font-size:13px;margin:6px 0}
+details.inline>summary{font-size:12px;margin:2px 0}
+.card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:16px 20px 12px;margin:16px 0;
+box-shadow:0 1px 2px rgba(31,35,40,.04)}
+.card-head{display:flex;align-items:center;gap:10px;flex-wrap:wrap}
+.card-head h3{margin:0;font-size:16px;flex:1 1 auto}
+.cid{font-weight:700;font-size:14px;color:#fff;background:#3d4752;border-radius:5px;padding:1px 8px}
+.target{margin:4px 0 8px;color:var(--muted)}
+.statement{font-size:14.5px;margin:6px 0 10px;max-width:78ch}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0 0 10px;font-size:13px}
+dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
+.reason-line{margin:8px 0 10px;padding:6px 10px;background:var(--soft);border-radius:6px;font-size:13px}
+td.reason{min-width:160px;font-size:12.5px}
+td.label{min-width:170px}
+table.comparisons th,table.comparisons td{padding:5px 6px}
+.nowrap{white-space:nowrap}
+table.summary td.title{min-width:210px}
+table.summary td.paper{white-space:nowrap}
+table.summary code,table.changes code{font-size:12px}
+figure.fig{margin:14px 0 6px}
+figure.fig figcaption{font-weight:600;font-size:13.5px;margin-bottom:6px}
+.heatmap-wrap{overflow-x:auto}
+svg.heatmap{display:block;max-width:100%;height:auto;font-family:inherit}
+svg.heatmap text.part{font-size:12px;fill:#1f2328;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace}
+svg.heatmap text.axis{font-size:12px;fill:#59636e;font-weight:600;letter-spacing:.02em}
+svg.heatmap text.val{font-size:14px;font-weight:650}
+svg.heatmap text.sub{font-size:10.5px}
+.legend{display:flex;align-items:center;gap:4px;flex-wrap:wrap;font-size:11.5px;margin:6px 0}
+.legend .swatch{display:inline-block;width:22px;height:12px;border:1px solid var(--line);border-radius:2px}
+.legend .tick{margin-right:8px;color:var(--muted);font-variant-numeric:tabular-nums}
+.caption{font-size:12.5px;color:var(--muted);margin:4px 0;max-width:100ch}
+.caption.convention{color:var(--fg)}
+.rules{white-space:pre-wrap;background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px 16px;max-width:100ch}
+footer{margin-top:40px;color:var(--muted);font-size:12px;border-top:1px solid var(--line);padding-top:10px}
+nav.toc{margin:10px 0 0;font-size:13px}nav.toc a{margin-right:14px}
+@media (max-width:800px){main{padding:16px}.cols{grid-template-columns:1fr}}
+@media print{
+body{background:#fff;font-size:11px}main{max-width:none;padding:0}
+.card{box-shadow:none;border-color:#bbb;break-inside:avoid-page}
+nav.toc,.hint{display:none}
+table.sortable thead th{cursor:auto}
+a{color:inherit}
+thead{display:table-header-group}tr,figure{break-inside:avoid}
+h2{break-after:avoid}
+}
+"""
+
+SCRIPT = """
+(function () {
+  "use strict";
+  function key(cell) {
+    var raw = cell.getAttribute("data-sort");
+    if (raw === null) { raw = cell.textContent.trim(); }
+    var number = Number(raw);
+    return raw !== "" && isFinite(number) ? number : raw.toLowerCase();
+  }
+  function compare(a, b) {
+    if (typeof a === "number" && typeof b === "number") { return a - b; }
+    if (typeof a === "number") { return -1; }
+    if (typeof b === "number") { return 1; }
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  function sortTable(table, column, header) {
+    var body = table.tBodies[0];
+    if (!body) { return; }
+    var ascending = header.getAttribute("aria-sort") !== "ascending";
+    var rows = Array.prototype.slice.call(body.rows).filter(function (row) { return row.cells.length > column; });
+    rows.sort(function (r1, r2) {
+      var order = compare(key(r1.cells[column]), key(r2.cells[column]));
+      return ascending ? order : -order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    Array.prototype.forEach.call(header.parentNode.cells, function (th) { th.removeAttribute("aria-sort"); });
+    header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
+    if (!table.tHead || !table.tHead.rows.length) { return; }
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (header, column) {
+      header.tabIndex = 0;
+      header.title = "Sort by this column";
+      header.addEventListener("click", function () { sortTable(table, column, header); });
+      header.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); sortTable(table, column, header); }
+      });
+    });
+  });
+  window.addEventListener("beforeprint", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) { d.open = true; });
+  });
+})();
+"""
+
+
+def render_report(run: dict[str, Any]) -> str:
+    """The whole report for ``run`` as one self-contained HTML document."""
+    title = f"Claims report · {run.get('run_id', '?')}"
+    sections = [
+        _section(_header, run),
+        '<nav class="toc"><a href="#setup">Setup</a><a href="#summary">Verdicts</a><a href="#claims">Claims</a>'
+        + ('<a href="#comparison">Comparison</a>' if run.get("comparison") else "")
+        + ('<a href="#method-checks">Method checks</a>' if run.get("method_checks") else "")
+        + '<a href="#rules">Verdict rules</a></nav>',
+        _section(_summary, run),
+        _section(_comparison, run),
+        _section(_setup, run),
+        _section(_cards, run),
+        _section(_method_checks, run),
+        _section(_rules, run),
+    ]
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="color-scheme" content="light">'
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head>\n"
+        f'<body><main>{"".join(sections)}'
+        f'<footer>Rendered by <code>reports.html</code> from run <code>{esc(run.get("run_id", "?"))}</code> '
+        f'(schema {esc(run.get("schema", "?"))}). This file is self-contained: it loads nothing from anywhere. '
+        "Re-render a saved run with <code>python -m reports RUN.json</code>.</footer>"
+        f"</main><script>{SCRIPT}</script></body></html>\n"
+    )
+
+
+def write_report(run: dict[str, Any], path: str | Path) -> Path:
+    """Render ``run`` and write it to ``path`` (atomically, folders created); returns the path."""
+    from suite.storage import write_text_atomic
+
+    return write_text_atomic(render_report(run), Path(path))

@@ -1,0 +1,445 @@
+"""The run document: create, save (atomically), load, merge results and compare runs.
+
+A run is a plain JSON dict (``schema`` 1)::
+
+    {"schema": 1, "run_id": "20261122T071500Z-3f2a", "started": iso, "finished": iso | None,
+     "environment": {...}, "options": {...}, "targets": [{"model": {...}, "collection": {...}}],
+     "claims": [ClaimResult.to_dict(), ...],
+     "method_checks": [...],  # optional
+     "comparison": {...}}     # optional, from compare_runs()
+
+Runs live in ``<output dir>/runs/<run_id>.json``. Every save replaces the file in one
+step (a temporary file in the same folder, flushed and fsynced, then ``os.replace``), so a
+session killed mid-write leaves the previous complete version, never half a JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import secrets
+import tempfile
+from dataclasses import asdict, is_dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+
+# Distributions whose versions every run records (None when not installed).
+PACKAGES = (
+    "torch",
+    "transformers",
+    "ir_datasets",
+    "ir_measures",
+    "scipy",
+    "numpy",
+    "pytest",
+    "ranker-claims",
+)
+
+
+class RunFormatError(ValueError):
+    """A file that is not a run document this version of the suite can read."""
+
+
+# --------------------------------------------------------------------------- creating
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """``YYYYMMDDTHHMMSSZ-xxxx``: UTC start time, then 4 random hex digits."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def environment_info() -> dict[str, Any]:
+    """Python, platform and the versions of the packages results depend on."""
+    packages: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "packages": packages,
+    }
+
+
+def new_run(options: dict[str, Any], environment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An empty run started now; ``environment`` defaults to :func:`environment_info`."""
+    now = datetime.now(timezone.utc)
+    return {
+        "schema": SCHEMA,
+        "run_id": new_run_id(now),
+        "started": now.isoformat(timespec="seconds"),
+        "finished": None,
+        "environment": environment_info() if environment is None else dict(environment),
+        "options": dict(options),
+        "targets": [],
+        "claims": [],
+    }
+
+
+def result_key(result: dict[str, Any]) -> tuple[str, str, str]:
+    """Identity of a stored result across runs: (claim_id, model, collection)."""
+    return (result["claim_id"], result["model"], result["collection"])
+
+
+def _key_text(result: dict[str, Any]) -> str:
+    # Same spelling as ClaimResult.key.
+    return f"{result['claim_id']}[{result['model']}@{result['collection']}]"
+
+
+def add_claim_result(run: dict[str, Any], result: Any) -> dict[str, Any]:
+    """Put a result (``ClaimResult.to_dict()`` or a ClaimResult) into ``run["claims"]``.
+
+    A result with the same key (claim_id, model, collection) is replaced in place, so a
+    claim measured again in the same run keeps its position; new keys are appended.
+    """
+    if hasattr(result, "to_dict"):
+        result = result.to_dict()
+    claims = run.setdefault("claims", [])
+    key = result_key(result)
+    for index, existing in enumerate(claims):
+        if result_key(existing) == key:
+            claims[index] = result
+            return result
+    claims.append(result)
+    return result
+
+
+def add_method_check(run: dict[str, Any], check: dict[str, Any]) -> dict[str, Any]:
+    """Put a method check (``name``, ``kind``, ``passed``, ...) into ``run["method_checks"]``,
+    replacing one with the same name and kind."""
+    for field in ("name", "kind", "passed"):
+        if field not in check:
+            raise ValueError(f"a method check needs {field!r}: {check!r}")
+    checks = run.setdefault("method_checks", [])
+    for index, existing in enumerate(checks):
+        if (existing.get("name"), existing.get("kind")) == (check["name"], check["kind"]):
+            checks[index] = check
+            return check
+    checks.append(check)
+    return check
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def _json_default(value: Any) -> Any:
+    """What json cannot write by itself: numpy scalars and arrays, enums, paths, sets."""
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, (Path, os.PathLike)):
+        return os.fspath(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if hasattr(value, "tolist"):  # numpy arrays and scalars (item() is tolist() for 0-d)
+        return value.tolist()
+    raise TypeError(f"cannot store a {type(value).__name__} in a run: {value!r}")
+
+
+def write_text_atomic(text: str, path: str | os.PathLike[str]) -> Path:
+    """Write ``text`` to ``path`` in one step (temp file + fsync + os.replace)."""
+    return _write_atomic(path, lambda handle: handle.write(text))
+
+
+def save_run(run: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``run`` as JSON to ``path`` atomically: readers (and a crash) see the old
+    complete file or the new complete file, nothing in between."""
+    if run.get("schema") != SCHEMA:
+        raise RunFormatError(f"refusing to save a run with schema {run.get('schema')!r} (this suite writes {SCHEMA})")
+
+    def dump(handle: Any) -> None:
+        json.dump(run, handle, indent=1, default=_json_default)
+        handle.write("\n")
+
+    return _write_atomic(path, dump)
+
+
+def _write_atomic(path: str | os.PathLike[str], write: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644
+    # Dot-prefixed and not ending in .json: a glob for runs never picks a temp file up.
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (where the platform allows opening a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a run document, checking that it is one and that its schema is readable."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunFormatError(f"{path}: no such run file") from None
+    except UnicodeDecodeError as error:
+        raise RunFormatError(f"{path}: not a run document (not UTF-8 text: {error})") from None
+    try:
+        run = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RunFormatError(f"{path}: not a run document (invalid JSON: {error})") from None
+    return validate_run(run, source=str(path))
+
+
+def validate_run(run: Any, source: str = "run") -> dict[str, Any]:
+    """Check the shape of a run document and return it; :class:`RunFormatError` if not one."""
+    if not isinstance(run, dict) or "schema" not in run:
+        kind = type(run).__name__ if not isinstance(run, dict) else "JSON object without a 'schema' field"
+        raise RunFormatError(f"{source}: not a claims run document (found a {kind})")
+    schema = run["schema"]
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise RunFormatError(f"{source}: 'schema' must be an integer, found {schema!r}")
+    if schema > SCHEMA:
+        raise RunFormatError(
+            f"{source}: written with run schema {schema}, newer than this suite reads (up to {SCHEMA}); "
+            "update the suite to read it"
+        )
+    if schema < 1:
+        raise RunFormatError(f"{source}: unknown run schema {schema}")
+    for field, kind in (("run_id", str), ("claims", list), ("targets", list), ("options", dict)):
+        if not isinstance(run.get(field), kind):
+            raise RunFormatError(f"{source}: run field {field!r} must be a {kind.__name__}, found {run.get(field)!r}")
+    for index, claim in enumerate(run["claims"]):
+        if not isinstance(claim, dict) or not all(k in claim for k in ("claim_id", "model", "collection", "verdict")):
+            raise RunFormatError(f"{source}: claims[{index}] is not a claim result")
+    return run
+
+
+def default_run_path(directory: str | os.PathLike[str], run: dict[str, Any] | str | None = None) -> Path:
+    """``<directory>/runs/<run_id>.json`` for ``run`` (a run dict or a run id; a fresh id if None)."""
+    if isinstance(run, dict):
+        run_id = run["run_id"]
+    elif isinstance(run, str):
+        run_id = run
+    else:
+        run_id = new_run_id()
+    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+        raise ValueError(f"not a usable run id: {run_id!r}")
+    return Path(directory) / "runs" / f"{run_id}.json"
+
+
+def latest_run(directory: str | os.PathLike[str], exclude: str | os.PathLike[str] | None = None) -> Path | None:
+    """The most recently written run JSON in ``<directory>/runs`` (or ``directory`` itself
+    when it has no ``runs`` folder), other than ``exclude``; None if there is none."""
+    directory = Path(directory)
+    folder = directory / "runs" if (directory / "runs").is_dir() else directory
+    if not folder.is_dir():
+        return None
+    excluded = Path(exclude).resolve() if exclude is not None else None
+    candidates = []
+    for path in folder.glob("*.json"):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if excluded is not None and path.resolve() == excluded:
+            continue
+        candidates.append((path.stat().st_mtime_ns, path.name, path))
+    return max(candidates)[2] if candidates else None
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _shift(before: Any, after: Any) -> float | None:
+    a, b = _number(before), _number(after)
+    return None if a is None or b is None else b - a
+
+
+def _headline(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict | None, dict | None]:
+    """The comparison a claim's one-line figures come from: the first (declaration order)
+    of the current result whose label the baseline also has, else each side's first."""
+    labels_before = {c.get("label"): c for c in before.get("comparisons", [])}
+    for comparison in after.get("comparisons", []):
+        if comparison.get("label") in labels_before:
+            return labels_before[comparison["label"]], comparison
+    first = lambda result: (result.get("comparisons") or [None])[0]  # noqa: E731
+    return first(before), first(after)
+
+
+def _compare_comparison(before: dict | None, after: dict | None) -> dict[str, Any]:
+    before, after = before or {}, after or {}
+    return {
+        "label": after.get("label", before.get("label")),
+        "verdict_before": before.get("verdict"),
+        "verdict_after": after.get("verdict"),
+        "verdict_changed": before.get("verdict") != after.get("verdict"),
+        "measured_before": before.get("measured"),
+        "measured_after": after.get("measured"),
+        "measured_shift": _shift(before.get("measured"), after.get("measured")),
+        "effect_before": before.get("effect"),
+        "effect_after": after.get("effect"),
+        "effect_shift": _shift(before.get("effect"), after.get("effect")),
+        "effect_size_name": after.get("effect_size_name", before.get("effect_size_name")),
+        "effect_size_before": before.get("effect_size"),
+        "effect_size_after": after.get("effect_size"),
+        "effect_size_shift": _shift(before.get("effect_size"), after.get("effect_size")),
+        "p_before": before.get("p_corrected"),
+        "p_after": after.get("p_corrected"),
+    }
+
+
+def _compare_results(before: dict[str, Any], after: dict[str, Any], match: str) -> dict[str, Any]:
+    head_before, head_after = _headline(before, after)
+    headline = _compare_comparison(head_before, head_after)
+    comparisons_before = {c.get("label"): c for c in before.get("comparisons", [])}
+    comparisons_after = {c.get("label"): c for c in after.get("comparisons", [])}
+    per_label = [
+        _compare_comparison(comparisons_before[label], comparison)
+        for label, comparison in comparisons_after.items()
+        if label in comparisons_before
+    ]
+    shifts = [abs(c["effect_shift"]) for c in per_label if c["effect_shift"] is not None]
+    return {
+        "claim_id": after["claim_id"],
+        "title": after.get("title", before.get("title")),
+        "match": match,
+        "key_before": _key_text(before),
+        "key_after": _key_text(after),
+        "model_before": before["model"],
+        "model_after": after["model"],
+        "collection_before": before["collection"],
+        "collection_after": after["collection"],
+        "verdict_before": before["verdict"],
+        "verdict_after": after["verdict"],
+        "verdict_changed": before["verdict"] != after["verdict"],
+        "headline": headline["label"],
+        "measured_before": headline["measured_before"],
+        "measured_after": headline["measured_after"],
+        "measured_shift": headline["measured_shift"],
+        "effect_before": headline["effect_before"],
+        "effect_after": headline["effect_after"],
+        "effect_shift": headline["effect_shift"],
+        "p_before": headline["p_before"],
+        "p_after": headline["p_after"],
+        "max_abs_effect_shift": max(shifts) if shifts else None,
+        "comparison_verdict_changes": sum(1 for c in per_label if c["verdict_changed"]),
+        "comparisons": per_label,
+        "comparisons_only_in_baseline": [label for label in comparisons_before if label not in comparisons_after],
+        "comparisons_only_in_current": [label for label in comparisons_after if label not in comparisons_before],
+    }
+
+
+# Matching passes, strictest first: a result is paired with the first unpaired result of
+# the other run that agrees on these fields. "model" (a new collection, same model) sits
+# between the brief's collection and claim-id-only levels so that it is preferred to an
+# arbitrary pairing when several targets share a claim id.
+_MATCH_PASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("exact", ("claim_id", "model", "collection")),
+    ("collection", ("claim_id", "collection")),
+    ("model", ("claim_id", "model")),
+    ("claim", ("claim_id",)),
+)
+
+
+def compare_runs(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """Compare two runs claim by claim, as pytest-benchmark compares by test name.
+
+    Results are paired by exact (claim_id, model, collection); failing that by
+    (claim_id, collection), then (claim_id, model), then claim_id alone (a new model
+    against an old one); each result is paired at most once. For each pair: verdicts
+    before and after, whether the verdict changed, the shift of the measured value, the
+    effect and the corrected p of the headline comparison (the first comparison the two
+    share a label for) and of every comparison by label. Results without a partner are
+    listed in ``only_in_baseline`` / ``only_in_current``.
+    """
+    before_claims = list(baseline.get("claims", []))
+    after_claims = list(current.get("claims", []))
+    paired_before: set[int] = set()
+    pairs: dict[int, tuple[int, str]] = {}  # index in current -> (index in baseline, match)
+    for match, fields in _MATCH_PASSES:
+        for i, after in enumerate(after_claims):
+            if i in pairs:
+                continue
+            for j, before in enumerate(before_claims):
+                if j not in paired_before and all(before.get(f) == after.get(f) for f in fields):
+                    pairs[i] = (j, match)
+                    paired_before.add(j)
+                    break
+    changes = [
+        _compare_results(before_claims[j], after_claims[i], match)
+        for i, (j, match) in sorted(pairs.items())
+    ]
+    option_changes = _dict_changes(baseline.get("options", {}), current.get("options", {}))
+    package_changes = _dict_changes(
+        (baseline.get("environment") or {}).get("packages", {}),
+        (current.get("environment") or {}).get("packages", {}),
+    )
+    return {
+        "baseline_run_id": baseline.get("run_id"),
+        "baseline_started": baseline.get("started"),
+        "current_run_id": current.get("run_id"),
+        "matched": len(changes),
+        "verdict_changes": sum(1 for change in changes if change["verdict_changed"]),
+        "changes": changes,
+        "only_in_baseline": [_identity(before_claims[j]) for j in range(len(before_claims)) if j not in paired_before],
+        "only_in_current": [_identity(after_claims[i]) for i in range(len(after_claims)) if i not in pairs],
+        "option_changes": option_changes,
+        "package_changes": package_changes,
+    }
+
+
+def _identity(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "claim_id": result["claim_id"],
+        "model": result["model"],
+        "collection": result["collection"],
+        "key": _key_text(result),
+        "verdict": result.get("verdict"),
+    }
+
+
+def _dict_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """``{name: [before, after]}`` for every key whose value differs (missing = None)."""
+    return {
+        name: [before.get(name), after.get(name)]
+        for name in sorted(set(before) | set(after), key=str)
+        if before.get(name) != after.get(name)
+    }

@@ -1,0 +1,121 @@
+"""`pytest claims/` end to end through pytester: verdicts, the run JSON, the report, comparison.
+
+These run the real embedded model (built and cached on first use) on a small slice of
+the embedded collection, in a subprocess, exactly as a user's command line would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from suite.storage import load_run
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+CE_FAMILY = ["CE-1", "CE-2", "CE-3", "CE-4", "CE-5"]
+SMALL = ["--claims-max-queries", "16", "--claims-depth", "12", "--claims-bootstrap", "300", "-p", "no:cacheprovider"]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A directory laid out like the repository: claims/ and the root conftest."""
+    shutil.copytree(REPO / "claims", pytester.path / "claims", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "conftest.py", pytester.path / "conftest.py")
+    return pytester
+
+
+def run_claims(project: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return project.runpytest_subprocess("claims/", "-v", "--claims-output-dir", "out", *SMALL, *args)
+
+
+def outcomes_by_claim(result: pytest.RunResult) -> dict[str, str]:
+    """Claim id -> the verdict word pytest -v printed for it."""
+    verdicts = {}
+    for line in result.outlines:
+        match = re.search(r"::test_claim\[([^\]]*)\] ([A-Z]+)", line)
+        if match:
+            claim = re.search(r"(?:^|-)(CE-\d+)(?:-|$)", match.group(1)).group(1)
+            verdicts[claim] = match.group(2)
+    return verdicts
+
+
+def test_claims_run_end_to_end(project: pytest.Pytester):
+    result = run_claims(project)
+    # Every claim got a verdict: no collection or fixture error on the way.
+    result.assert_outcomes(errors=0, **{k: v for k, v in result.parseoutcomes().items() if k in ("passed", "failed", "skipped")})
+    assert "claim verdicts" in result.stdout.str()
+    verdicts = outcomes_by_claim(result)
+    assert set(verdicts) == set(CE_FAMILY), result.stdout.str()
+    assert set(verdicts.values()) <= {"SUPPORTED", "CONTRADICTED", "INCONCLUSIVE"}
+
+    runs = sorted((project.path / "out" / "runs").glob("*.json"))
+    assert len(runs) == 1
+    run = load_run(runs[0])
+    assert run["finished"] and run["options"]["ablation_mode"] == "pre-softmax"
+    assert {c["claim_id"] for c in run["claims"]} == set(CE_FAMILY)
+    target = run["targets"][0]
+    assert len(target["model"]["weights_sha256"]) == 64 and target["collection"]["queries"] == 16
+    for claim in run["claims"]:
+        assert claim["verdict"] in ("SUPPORTED", "CONTRADICTED", "INCONCLUSIVE")
+        for comparison in claim["comparisons"]:
+            assert 0.0 <= comparison["p_value"] <= comparison["p_corrected"] <= 1.0
+            assert comparison["ci"][0] <= comparison["measured"] <= comparison["ci"][1]
+            assert comparison["n"] == 16
+        assert claim["per_query"] and all(len(v) == 16 for v in claim["per_query"].values())
+    table = next(c for c in run["claims"] if c["claim_id"] == "CE-5")["figures"]["direction_table"]
+    assert len(table["values"]) == 5 and all(len(row) == 5 for row in table["values"])
+
+    report = (project.path / "out" / "report.html").read_text()
+    for claim in CE_FAMILY:
+        assert claim in report
+    assert "information flows from X to Y" in report
+
+    # A second run compares against the first, by claim id, and reads cached scores.
+    again = run_claims(project, "--claims-compare", "latest")
+    assert "0 verdict change(s)" in again.stdout.str()
+    latest = max((project.path / "out" / "runs").glob("*.json"), key=lambda p: p.stat().st_mtime)
+    comparison = load_run(latest)["comparison"]
+    assert comparison["verdict_changes"] == 0 and len(comparison["changes"]) == len(CE_FAMILY)
+
+
+def test_verdict_change_can_fail_the_session(project: pytest.Pytester):
+    first = run_claims(project, "-k", "CE-1")
+    run_path = next((project.path / "out" / "runs").glob("*.json"))
+    doctored = json.loads(run_path.read_text())
+    before = doctored["claims"][0]["verdict"]
+    doctored["claims"][0]["verdict"] = "CONTRADICTED" if before != "CONTRADICTED" else "SUPPORTED"
+    baseline = project.path / "baseline.json"
+    baseline.write_text(json.dumps(doctored))
+    assert first.ret in (0, 1)
+
+    tolerant = run_claims(project, "-k", "CE-1", "--claims-compare", str(baseline))
+    assert "1 verdict change(s)" in tolerant.stdout.str()
+    strict = run_claims(project, "-k", "CE-1", "--claims-compare", str(baseline), "--claims-fail-on-change")
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    assert "1 verdict change(s)" in strict.stdout.str()
+
+
+def test_options_are_listed_in_one_group(project: pytest.Pytester):
+    result = project.runpytest_subprocess("--help")
+    text = result.stdout.str()
+    section = text[text.index("re-check interpretability claims") :]
+    for flag in ("--claims-model", "--claims-collection", "--claims-compare", "--claims-ablation-mode", "--claims-convention"):
+        assert flag in section
+    assert "claims_alpha" in text  # ini settings are listed too
+
+
+def test_bad_option_values_are_usage_errors(project: pytest.Pytester):
+    result = project.runpytest_subprocess("claims/", "--claims-ablation-mode", "sideways")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "pre-softmax" in result.stderr.str()
+
+
+def test_unknown_model_is_a_clear_error(project: pytest.Pytester):
+    result = run_claims(project, "--claims-model", "embedded:no-such-model", "-k", "CE-1")
+    assert "unknown embedded model 'no-such-model'" in result.stdout.str()

@@ -1,0 +1,684 @@
+"""suite.stats against hand calculations, scipy, and every branch of the verdict rules."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from suite import stats
+from suite.results import Verdict
+
+ALTERNATIVES = ["two-sided", "greater", "less"]
+
+
+def _paired(effect: float, sd: float, n: int, seed: int = 0, centred: bool = False):
+    """Control in [0.3, 0.8] and treatment = control + effect + noise; ``centred`` makes the
+    noise mean exactly 0, so the observed effect is ``effect``."""
+    rng = np.random.default_rng(seed)
+    control = rng.uniform(0.3, 0.8, n)
+    noise = rng.normal(0.0, sd, n)
+    if centred:
+        noise = (noise - noise.mean()) / noise.std(ddof=1) * sd
+    return control + effect + noise, control
+
+
+def _with_t(t: float, n: int = 10):
+    """Differences (as treatment over a zero control) whose paired t statistic is exactly t."""
+    z = np.linspace(-1.0, 1.0, n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return z + t / math.sqrt(n), np.zeros(n)
+
+
+# --------------------------------------------------------------------------- paired tests
+
+
+@pytest.mark.parametrize("alternative", ALTERNATIVES)
+def test_paired_t_matches_scipy(alternative):
+    x, y = _paired(0.03, 0.1, 25, seed=3)
+    expected = sps.ttest_rel(x, y, alternative=alternative)
+    result = stats.paired_t(x, y, alternative)
+    assert result.statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert result.p_value == pytest.approx(expected.pvalue, rel=1e-10)
+    assert (result.name, result.alternative) == ("paired t-test", alternative)
+
+
+def test_paired_t_by_hand():
+    # d = 1, 2, 3, 4: mean 2.5, sd sqrt(5/3), t = 2.5 / (sd / 2) = 3.873 on 3 df.
+    result = stats.paired_t([2, 4, 6, 8], [1, 2, 3, 4], "greater")
+    assert result.statistic == pytest.approx(2.5 / (math.sqrt(5 / 3) / 2))
+    assert result.statistic == pytest.approx(3.8730, abs=1e-4)
+    assert result.p_value == pytest.approx(0.015230, abs=1e-5)
+
+
+def test_paired_t_degenerate_differences():
+    same = [0.2, 0.5, 0.9]
+    for alternative in ALTERNATIVES:
+        assert stats.paired_t(same, same, alternative).p_value == 1.0
+    shifted = [v + 0.25 for v in same]
+    assert stats.paired_t(shifted, same, "greater").p_value == 0.0
+    assert stats.paired_t(shifted, same, "two-sided").p_value == 0.0
+    assert stats.paired_t(shifted, same, "less").p_value == 1.0
+    assert stats.paired_t(shifted, same).statistic == math.inf
+    # 0.1 + 0.2 != 0.3 in floating point; that is rounding, not an effect.
+    assert stats.paired_t([0.1 + 0.2, 0.7], [0.3, 0.7], "greater").p_value == 1.0
+
+
+def test_paired_t_rejects_bad_input():
+    with pytest.raises(ValueError):
+        stats.paired_t([1.0], [0.0])
+    with pytest.raises(ValueError):
+        stats.paired_t([1.0, 2.0], [0.0])
+    with pytest.raises(ValueError):
+        stats.paired_t([1.0, float("nan")], [0.0, 0.0])
+    with pytest.raises(ValueError):
+        stats.paired_t([1.0, 2.0], [0.0, 0.0], "bigger")
+
+
+@pytest.mark.parametrize("alternative", ALTERNATIVES)
+def test_wilcoxon_matches_scipy_with_zero_differences_dropped(alternative):
+    x, y = _paired(0.02, 0.1, 30, seed=5)
+    y[:4] = x[:4]  # four ties at zero
+    result = stats.wilcoxon(x, y, alternative)
+    expected = sps.wilcoxon(x - y, zero_method="wilcox", alternative=alternative)
+    assert result.p_value == pytest.approx(expected.pvalue, rel=1e-12)
+    assert result.statistic == expected.statistic
+
+
+def test_wilcoxon_by_hand():
+    # Five positive differences without ties: P(W+ = 15) = 1 / 2**5 under the null.
+    x, y = [1, 2, 3, 4, 5], [0, 0, 0, 0, 0]
+    assert stats.wilcoxon(x, y, "greater").p_value == pytest.approx(1 / 32)
+    assert stats.wilcoxon(x, y, "two-sided").p_value == pytest.approx(2 / 32)
+    assert stats.wilcoxon(x, y, "less").p_value == pytest.approx(1.0)
+
+
+def test_wilcoxon_all_zero_differences():
+    for alternative in ALTERNATIVES:
+        assert stats.wilcoxon([1, 2, 3], [1, 2, 3], alternative).p_value == 1.0
+
+
+def test_randomization_exact_by_hand():
+    # d = 1, 2, 3: of the 8 sign vectors only all-plus reaches mean 2, and only all-minus -2.
+    x, y = [1, 2, 3], [0, 0, 0]
+    assert stats.randomization(x, y, "greater").p_value == pytest.approx(1 / 8)
+    assert stats.randomization(x, y, "two-sided").p_value == pytest.approx(2 / 8)
+    assert stats.randomization(x, y, "less").p_value == pytest.approx(1.0)
+    # d = 1, -2, 3, 4 (sum 6): a flipped sum reaches 6 only with +3 and +4, and then with
+    # (+1, -2) -> 6, (+1, +2) -> 10 or (-1, +2) -> 8: 3 of 16 sign vectors.
+    d = np.array([1, -2, 3, 4])
+    assert stats.randomization(d, np.zeros(4), "greater").p_value == pytest.approx(3 / 16)
+    assert stats.randomization(d, np.zeros(4)).statistic == pytest.approx(1.5)
+
+
+def test_randomization_monte_carlo_is_seeded_and_near_exact():
+    x, y = _paired(0.04, 0.1, 14, seed=2)
+    exact = stats.randomization(x, y, "greater", n_resamples=2**14).p_value
+    sampled = stats.randomization(x, y, "greater", n_resamples=4000, seed=7)
+    assert sampled == stats.randomization(x, y, "greater", n_resamples=4000, seed=7)
+    assert sampled.p_value == pytest.approx(exact, abs=4 * math.sqrt(exact * (1 - exact) / 4000) + 1e-3)
+    assert sampled.p_value >= 1 / 4001
+    assert stats.randomization(x, y, "greater", n_resamples=4000, seed=8).p_value != sampled.p_value
+
+
+def test_randomization_monte_carlo_counts_the_observed_signs():
+    # No random flip of 30 positive differences reaches their mean; p stays 1 / (1 + resamples).
+    assert stats.randomization(np.arange(1, 31), np.zeros(30), "greater", n_resamples=1000).p_value == 1 / 1001
+
+
+def test_randomization_all_zero_differences():
+    for alternative in ALTERNATIVES:
+        assert stats.randomization([0.5] * 20, [0.5] * 20, alternative).p_value == 1.0
+
+
+def test_paired_test_dispatch():
+    x, y = _paired(0.05, 0.1, 12)
+    assert stats.paired_test("t", x, y) == stats.paired_t(x, y)
+    assert stats.paired_test("wilcoxon", x, y) == stats.wilcoxon(x, y)
+    assert stats.paired_test("randomization", x, y, seed=3) == stats.randomization(x, y, seed=3)
+    with pytest.raises(ValueError):
+        stats.paired_test("sign", x, y)
+
+
+# --------------------------------------------------------------------------- TOST
+
+
+def test_tost_t_by_hand():
+    d = np.array([0.01, -0.02, 0.03, 0.00, 0.02])
+    margin = 0.05
+    mean, se = d.mean(), d.std(ddof=1) / math.sqrt(5)
+    p_lower = sps.t.sf((mean + margin) / se, 4)  # H0: effect <= -margin
+    p_upper = sps.t.cdf((mean - margin) / se, 4)  # H0: effect >= +margin
+    result = stats.tost_paired(d, np.zeros(5), margin)
+    assert result.p_value == pytest.approx(max(p_lower, p_upper), rel=1e-9)
+    assert result.p_value == pytest.approx(p_upper, rel=1e-9)  # the mean sits above 0: upper side binds
+    assert result.statistic == pytest.approx((mean - margin) / se)
+    assert result.name == "TOST paired t, margin ±0.05"
+    assert result.alternative == "equivalent"
+
+
+@pytest.mark.parametrize("test", ["wilcoxon", "randomization"])
+def test_tost_rank_and_randomization_shift_by_the_margin(test):
+    x, y = _paired(0.01, 0.03, 16, seed=4)
+    d, zeros = x - y, np.zeros(16)
+    lower = stats.paired_test(test, d + 0.04, zeros, "greater")
+    upper = stats.paired_test(test, d - 0.04, zeros, "less")
+    assert stats.tost_paired(x, y, 0.04, test).p_value == pytest.approx(max(lower.p_value, upper.p_value))
+
+
+def test_tost_needs_a_positive_margin():
+    with pytest.raises(ValueError):
+        stats.tost_paired([1, 2], [1, 2], 0.0)
+
+
+# --------------------------------------------------------------------------- corrections
+
+
+def test_holm_known_example():
+    # Sorted 0.01, 0.03, 0.04 -> 3 * 0.01, 2 * 0.03, max(0.06, 1 * 0.04): back in input order.
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert stats.holm([0.2]) == pytest.approx([0.2])
+
+
+def test_bh_known_example():
+    # m / rank * p = 0.03, 0.045, 0.04; the step-up minimum makes 0.045 -> 0.04.
+    assert stats.benjamini_hochberg([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.04, 0.04])
+
+
+def test_corrections_on_benjamini_hochberg_1995():
+    # The 15 p-values of Benjamini & Hochberg (1995): BH rejects 4 at 0.05, Holm 3.
+    p = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262, 0.5719, 0.6528,
+         0.7590, 1.000]
+    assert np.sum(stats.benjamini_hochberg(p) < 0.05) == 4
+    assert np.sum(stats.holm(p) < 0.05) == 3
+    assert stats.benjamini_hochberg(p) == pytest.approx(sps.false_discovery_control(p, method="bh"))
+
+
+def test_correct_dispatch_and_bonferroni():
+    p = [0.01, 0.04, 0.03]
+    assert stats.correct(p, "bonferroni") == pytest.approx([0.03, 0.12, 0.09])
+    assert stats.correct(p, "none") == pytest.approx(p)
+    assert stats.correct(p, "holm") == pytest.approx(stats.holm(p))
+    assert stats.correct(p, "bh") == pytest.approx(stats.benjamini_hochberg(p))
+    assert stats.correct([], "holm").size == 0
+    with pytest.raises(ValueError):
+        stats.correct(p, "sidak")
+    with pytest.raises(ValueError):
+        stats.holm([0.5, 1.5])
+
+
+def test_corrections_give_ties_equal_values():
+    assert stats.holm([0.02, 0.02, 0.5]) == pytest.approx([0.06, 0.06, 0.5])
+    assert stats.benjamini_hochberg([0.02, 0.02, 0.5]) == pytest.approx([0.03, 0.03, 0.5])
+
+
+# --------------------------------------------------------------------------- bootstrap and effect sizes
+
+
+def test_bootstrap_is_deterministic_by_seed():
+    values = np.random.default_rng(0).normal(size=40)
+    assert stats.bootstrap_ci(values, seed=3) == stats.bootstrap_ci(values, seed=3)
+    assert stats.bootstrap_ci(values, seed=3) != stats.bootstrap_ci(values, seed=4)
+
+
+def test_bootstrap_percentile_near_normal_theory():
+    values = np.random.default_rng(1).normal(0.5, 0.2, size=400)
+    low, high = stats.bootstrap_ci(values, n_resamples=4000)
+    half = 1.96 * values.std(ddof=1) / math.sqrt(400)
+    assert low == pytest.approx(values.mean() - half, abs=0.004)
+    assert high == pytest.approx(values.mean() + half, abs=0.004)
+
+
+def test_bootstrap_bca_matches_scipy():
+    values = np.random.default_rng(2).exponential(size=60)  # skewed: BCa differs from percentile
+    ours = stats.bootstrap_ci(values, n_resamples=20000, method="bca")
+    theirs = sps.bootstrap((values,), np.mean, n_resamples=20000, method="BCa", rng=np.random.default_rng(0))
+    width = theirs.confidence_interval.high - theirs.confidence_interval.low
+    assert ours[0] == pytest.approx(theirs.confidence_interval.low, abs=0.03 * width)
+    assert ours[1] == pytest.approx(theirs.confidence_interval.high, abs=0.03 * width)
+    assert ours != stats.bootstrap_ci(values, n_resamples=20000)
+
+
+def test_bootstrap_constant_and_other_statistics():
+    assert stats.bootstrap_ci([0.7] * 10) == (0.7, 0.7)
+    assert stats.bootstrap_ci([0.7] * 10, method="bca") == pytest.approx((0.7, 0.7))
+    low, high = stats.bootstrap_ci([1, 2, 3, 4, 100], statistic=np.median, n_resamples=500)
+    assert 1 <= low <= 3 <= high <= 100
+    with pytest.raises(ValueError):
+        stats.bootstrap_ci([])
+
+
+def test_cohens_dz():
+    assert stats.cohens_dz([1, 2, 3]) == pytest.approx(2.0)  # mean 2, sd 1
+    assert stats.cohens_dz([-1, -2, -3]) == pytest.approx(-2.0)
+    assert stats.cohens_dz([0, 0, 0]) == 0.0
+    assert stats.cohens_dz([0.2, 0.2]) == math.inf
+    assert stats.cohens_dz([-0.2, -0.2]) == -math.inf
+    assert stats.cohens_dz([0.3]) == math.inf
+
+
+def test_cohens_h():
+    assert stats.cohens_h(0.5, 0.5) == 0.0
+    assert stats.cohens_h(1.0, 0.5) == pytest.approx(math.pi - math.pi / 2)
+
+
+# --------------------------------------------------------------------------- power
+
+
+def test_power_paired_known_values():
+    # G*Power: d_z = 0.5, alpha 0.05, n = 34 two-sided -> 0.808; n = 27 one-sided -> 0.812.
+    assert stats.power_paired(0.5, 1.0, 34, 0.05, "two-sided") == pytest.approx(0.8078, abs=5e-4)
+    assert stats.power_paired(0.05, 0.1, 27, 0.05, "greater") == pytest.approx(0.8118, abs=5e-4)
+    assert stats.power_paired(-0.05, 0.1, 27, 0.05, "less") == pytest.approx(0.8118, abs=5e-4)
+
+
+def test_power_paired_limits():
+    assert stats.power_paired(0.0, 1.0, 20, 0.05, "two-sided") == pytest.approx(0.05)
+    assert stats.power_paired(0.0, 1.0, 20, 0.05, "greater") == pytest.approx(0.05)
+    assert stats.power_paired(0.3, 1.0, 20, 0.05, "less") < 0.05
+    # Large n: the normal approximation Phi(d sqrt(n) - z).
+    assert stats.power_paired(0.1, 1.0, 900, 0.05, "greater") == pytest.approx(sps.norm.cdf(3 - 1.6449), abs=2e-3)
+    assert stats.power_paired(0.1, 0.0, 5, 0.05, "greater") == 1.0
+    assert stats.power_paired(0.1, 0.0, 5, 0.05, "less") == 0.0
+    with pytest.raises(ValueError):
+        stats.power_paired(0.1, 1.0, 1)
+
+
+def test_power_tost():
+    # Large n: 2 Phi(margin sqrt(n) / sd - z) - 1 at a true effect of 0.
+    normal = 2 * sps.norm.cdf(0.06 * math.sqrt(2000) - 1.6449) - 1
+    assert stats.power_tost(1.0, 2000, 0.06) == pytest.approx(normal, abs=3e-3)
+    assert stats.power_tost(0.1, 20, 0.05) < stats.power_tost(0.1, 40, 0.05) < stats.power_tost(0.1, 80, 0.05)
+    assert stats.power_tost(0.1, 20, 0.05, true_effect=0.05) <= 0.05  # the boundary: size at most alpha
+    assert stats.power_tost(0.1, 3, 0.01) < 0.01  # a sample too small to ever reject
+    assert stats.power_tost(0.0, 5, 0.05) == 1.0
+    assert stats.power_tost(0.0, 5, 0.05, true_effect=0.06) == 0.0
+
+
+def test_power_binomial_by_hand():
+    # n = 10, p0 = 0.5, greater: P0(X >= 9) = 11/1024 < 0.05 <= P0(X >= 8) = 56/1024, so the
+    # test rejects at 9 or 10; at p = 0.8 that has probability 10 * 0.8**9 * 0.2 + 0.8**10.
+    assert stats.power_binomial(0.8, 10, 0.5) == pytest.approx(10 * 0.8**9 * 0.2 + 0.8**10)
+    assert stats.power_binomial(0.2, 10, 0.5, alternative="less") == pytest.approx(10 * 0.8**9 * 0.2 + 0.8**10)
+    assert stats.power_binomial(0.5, 10, 0.5) == pytest.approx(11 / 1024)
+
+
+def test_power_binomial_tost_by_enumeration():
+    n, p0, margin = 60, 0.5, 0.2
+    rejected = [k for k in range(n + 1) if stats.tost_binomial(k, n, p0, margin).p_value < 0.05]
+    expected = sum(sps.binom.pmf(k, n, 0.45) for k in rejected)
+    assert stats.power_binomial_tost(n, p0, margin, 0.05, true_p=0.45) == pytest.approx(expected)
+
+
+# --------------------------------------------------------------------------- proportions
+
+
+@pytest.mark.parametrize("alternative", ALTERNATIVES)
+def test_binomial_test_matches_scipy(alternative):
+    result = stats.binomial_test(14, 20, 0.5, alternative)
+    assert result.p_value == pytest.approx(sps.binomtest(14, 20, 0.5, alternative=alternative).pvalue)
+    assert result.statistic == 0.7
+
+
+def test_clopper_pearson_known_values():
+    low, high = stats.clopper_pearson(0, 10)
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 10))
+    low, high = stats.clopper_pearson(10, 10)
+    assert low == pytest.approx(0.025 ** (1 / 10)) and high == 1.0
+    low, high = stats.clopper_pearson(5, 10)
+    assert (low, high) == pytest.approx((0.18709, 0.81291), abs=1e-5)
+
+
+def test_mcnemar_exact():
+    assert stats.mcnemar(10, 2).p_value == pytest.approx(0.03857421875)  # 2 * P(X <= 2 | 12, 1/2)
+    assert stats.mcnemar(10, 2, "greater").p_value == pytest.approx(sps.binom.sf(9, 12, 0.5))
+    assert stats.mcnemar(0, 0).p_value == 1.0
+
+
+def test_tost_binomial():
+    result = stats.tost_binomial(50, 100, 0.5, 0.15)
+    expected = max(sps.binom.sf(49, 100, 0.35), sps.binom.cdf(50, 100, 0.65))
+    assert result.p_value == pytest.approx(expected)
+    assert stats.tost_binomial(90, 100, 0.5, 0.15).p_value > 0.5
+
+
+# --------------------------------------------------------------------------- paired_comparison
+
+
+def test_paired_comparison_fields():
+    x, y = _paired(-0.1, 0.1, 30, seed=1)
+    c = stats.paired_comparison("ablate q->d", x, y, hypothesis="less", expected_effect=-0.14, n_resamples=500, seed=2)
+    assert c.label == "ablate q->d"
+    assert c.measured == pytest.approx(x.mean()) and c.reference == pytest.approx(y.mean())
+    assert c.effect == pytest.approx((x - y).mean())
+    assert c.ci == stats.bootstrap_ci(x, n_resamples=500, seed=2)
+    assert c.details["effect_ci"] == list(stats.bootstrap_ci(x - y, n_resamples=500, seed=2))
+    assert c.details["sd_diff"] == pytest.approx((x - y).std(ddof=1))
+    assert c.effect_size == pytest.approx(stats.cohens_dz(x - y)) and c.effect_size_name == "Cohen's d_z"
+    assert c.test == "paired t-test, one-sided (less)"
+    assert c.p_value == c.p_corrected == pytest.approx(stats.paired_t(x, y, "less").p_value)
+    assert c.details["p_difference"] == pytest.approx(stats.paired_t(x, y).p_value)
+    assert c.n == 30
+    assert c.power == pytest.approx(stats.power_paired(-0.14, (x - y).std(ddof=1), 30, 0.05, "less"))
+    assert c.details["hypothesis"] == "less"
+
+
+def test_paired_comparison_test_names():
+    x, y = _paired(0.0, 0.03, 20, centred=True)
+    equivalent = stats.paired_comparison("c", x, y, hypothesis="equivalent", margin=0.05)
+    assert equivalent.test == "TOST paired t, margin ±0.05"
+    ranked = stats.paired_comparison("c", x, y, hypothesis="two-sided", test="wilcoxon")
+    assert ranked.test == "Wilcoxon signed-rank test, two-sided"
+    randomized = stats.paired_comparison("c", x, y, hypothesis="greater", test="randomization", n_permutations=500)
+    assert randomized.test == "paired randomization test, one-sided (greater)"
+    assert randomized.p_value >= 1 / 501
+
+
+def test_superiority_supported():
+    x, y = _paired(-0.14, 0.1, 40)
+    c = stats.paired_comparison("drop", x, y, hypothesis="less", expected_effect=-0.14)
+    assert c.verdict is Verdict.SUPPORTED
+    assert c.reason.startswith("significant decrease: effect -0.")
+
+
+def test_superiority_contradicted_by_opposite_effect():
+    x, y = _paired(0.1, 0.1, 40)
+    c = stats.paired_comparison("drop", x, y, hypothesis="less", expected_effect=-0.14)
+    assert c.verdict is Verdict.CONTRADICTED
+    assert "opposite direction" in c.reason and "two-sided p=" in c.reason
+
+
+def test_superiority_contradicted_by_power():
+    x, y = _paired(0.0, 0.1, 200, centred=True)
+    c = stats.paired_comparison("drop", x, y, hypothesis="less", expected_effect=-0.14)
+    assert c.verdict is Verdict.CONTRADICTED
+    assert c.power > 0.99
+    power = f"power {c.power:.3g} >= 0.80 at n=200 to detect -0.14"
+    assert c.reason == f"not significant (p={c.p_value:.3g}) although {power}"
+
+
+def test_superiority_inconclusive_underpowered():
+    x, y = _paired(0.0, 0.3, 8, centred=True)
+    c = stats.paired_comparison("drop", x, y, hypothesis="less", expected_effect=-0.05)
+    assert c.verdict is Verdict.INCONCLUSIVE
+    assert c.power < 0.8
+    assert c.reason == f"not significant (p=0.5); power {c.power:.3g} < 0.80 at n=8 to detect -0.05"
+
+
+def test_superiority_inconclusive_without_expected_effect():
+    x, y = _paired(0.0, 0.1, 200, centred=True)
+    c = stats.paired_comparison("gain", x, y, hypothesis="greater")
+    assert c.verdict is Verdict.INCONCLUSIVE and c.power is None
+    assert "no expected effect declared" in c.reason
+
+
+def test_superiority_inconclusive_when_rank_test_and_mean_disagree():
+    # Nine small gains and one large loss: Wilcoxon says "greater" (p = 0.046), the mean falls.
+    x, y = np.array([0.01] * 9 + [-1.0]), np.zeros(10)
+    c = stats.paired_comparison("gain", x, y, hypothesis="greater", test="wilcoxon")
+    assert c.p_value < 0.05 and c.effect < 0 and c.details["p_difference"] > 0.05
+    assert c.verdict is Verdict.INCONCLUSIVE
+    assert "opposite sign" in c.reason
+
+
+def test_superiority_not_contradicted_when_only_a_rank_test_opposes_the_mean():
+    # Twelve small losses and one large gain: Wilcoxon's two-sided difference points down
+    # (p = 0.02), the mean is up; the rule speaks of the effect, so this is no contradiction.
+    x, y = np.array([-0.01] * 12 + [1.0]), np.zeros(13)
+    c = stats.paired_comparison("gain", x, y, hypothesis="greater", test="wilcoxon")
+    assert c.details["p_difference"] < 0.05 and c.effect > 0
+    assert c.verdict is Verdict.INCONCLUSIVE
+
+
+def test_two_sided_branches():
+    x, y = _paired(0.1, 0.1, 30)
+    assert stats.paired_comparison("d", x, y, hypothesis="two-sided").verdict is Verdict.SUPPORTED
+    x, y = _paired(0.0, 0.1, 200, centred=True)
+    powered = stats.paired_comparison("d", x, y, hypothesis="two-sided", expected_effect=0.05)
+    assert powered.verdict is Verdict.CONTRADICTED
+    assert powered.power == pytest.approx(stats.power_paired(0.05, 0.1, 200, 0.05, "two-sided"))
+    assert stats.paired_comparison("d", x, y, hypothesis="two-sided").verdict is Verdict.INCONCLUSIVE
+    x, y = _paired(0.0, 0.3, 8, centred=True)
+    weak = stats.paired_comparison("d", x, y, hypothesis="two-sided", expected_effect=0.05)
+    assert weak.verdict is Verdict.INCONCLUSIVE and "power" in weak.reason
+
+
+def test_equivalence_supported():
+    x, y = _paired(0.0, 0.05, 100, centred=True)
+    c = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05)
+    assert c.verdict is Verdict.SUPPORTED
+    assert c.p_value == pytest.approx(stats.tost_paired(x, y, 0.05).p_value)
+    assert c.reason.startswith("equivalent within ±0.05: effect ") and ", TOST p=" in c.reason
+
+
+def test_equivalence_contradicted():
+    x, y = _paired(0.15, 0.05, 30)
+    c = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05)
+    assert c.verdict is Verdict.CONTRADICTED
+    assert c.reason.startswith("not equivalent: effect +0.1")
+
+
+def test_equivalence_inconclusive_underpowered():
+    x, y = _paired(0.0, 0.2, 6, centred=True)
+    c = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05)
+    assert c.verdict is Verdict.INCONCLUSIVE
+    assert c.power == pytest.approx(stats.power_tost(0.2, 6, 0.05))
+    assert c.reason.endswith(f"TOST power {c.power:.3g} < 0.80 at n=6")
+
+
+def test_equivalence_inconclusive_when_a_significant_difference_is_within_the_margin():
+    x, y = _paired(0.04, 0.05, 30, centred=True)
+    c = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05)
+    assert c.details["p_difference"] < 0.05 and abs(c.effect) < 0.05 and c.p_value >= 0.05
+    assert c.verdict is Verdict.INCONCLUSIVE
+
+
+@pytest.mark.parametrize("test", ["wilcoxon", "randomization"])
+def test_equivalence_with_other_tests(test):
+    x, y = _paired(0.0, 0.05, 60, centred=True)
+    c = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05, test=test, n_permutations=2000)
+    assert c.verdict is Verdict.SUPPORTED
+    assert c.p_value == pytest.approx(stats.tost_paired(x, y, 0.05, test, n_resamples=2000).p_value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"hypothesis": "equivalent"},
+        {"hypothesis": "equivalent", "margin": -0.1},
+        {"hypothesis": "equivalent", "margin": 0.1, "expected_effect": 0.0},
+        {"hypothesis": "less", "margin": 0.1},
+        {"hypothesis": "less", "expected_effect": 0.1},
+        {"hypothesis": "greater", "expected_effect": 0.0},
+        {"hypothesis": "worse"},
+        {"hypothesis": "less", "test": "sign"},
+    ],
+)
+def test_paired_comparison_rejects_bad_declarations(kwargs):
+    x, y = _paired(0.0, 0.1, 10)
+    with pytest.raises(ValueError):
+        stats.paired_comparison("bad", x, y, **kwargs)
+
+
+def test_paired_comparison_rejects_bad_data():
+    with pytest.raises(ValueError):
+        stats.paired_comparison("bad", [0.5], [0.4], hypothesis="greater")
+    with pytest.raises(ValueError):
+        stats.paired_comparison("bad", [0.5, 0.6], [0.4], hypothesis="greater")
+
+
+# --------------------------------------------------------------------------- families
+
+
+def test_correct_family_applies_holm_and_rederives_verdicts():
+    p_target = [0.03, 0.04]
+    family = [stats.paired_comparison(f"c{i}", *_with_t(sps.t.isf(p, 9)), hypothesis="greater")
+              for i, p in enumerate(p_target)]
+    assert [c.verdict for c in family] == [Verdict.SUPPORTED, Verdict.SUPPORTED]
+    assert [c.p_value for c in family] == pytest.approx(p_target)
+    corrected = stats.correct_family(family, "holm")
+    assert [c.p_corrected for c in corrected] == pytest.approx([0.06, 0.06])
+    assert [c.verdict for c in corrected] == [Verdict.INCONCLUSIVE, Verdict.INCONCLUSIVE]
+    assert all("p_holm=0.06" in c.reason for c in corrected)
+    assert [c.p_value for c in corrected] == [c.p_value for c in family]
+    assert [c.verdict for c in family] == [Verdict.SUPPORTED, Verdict.SUPPORTED]  # originals untouched
+    assert [c.verdict for c in stats.correct_family(family, "none")] == [Verdict.SUPPORTED, Verdict.SUPPORTED]
+
+
+def test_correct_family_corrects_equivalence_difference_p_and_power():
+    x1, y1 = _paired(0.15, 0.05, 30)
+    x2, y2 = _paired(0.0, 0.05, 100, centred=True)
+    x3, y3 = _paired(-0.1, 0.1, 20, seed=4)
+    family = [
+        stats.paired_comparison("far", x1, y1, hypothesis="equivalent", margin=0.05),
+        stats.paired_comparison("same", x2, y2, hypothesis="equivalent", margin=0.05),
+        stats.paired_comparison("drop", x3, y3, hypothesis="less", expected_effect=-0.14),
+    ]
+    corrected = stats.correct_family(family, "holm", alpha=0.05)
+    assert [c.p_corrected for c in corrected] == pytest.approx(stats.holm([c.p_value for c in family]))
+    expected_difference = stats.holm([c.details["p_difference"] for c in family])
+    assert [c.details["p_difference_corrected"] for c in corrected] == pytest.approx(expected_difference)
+    assert corrected[0].power == pytest.approx(stats.power_tost(family[0].details["sd_diff"], 30, 0.05, 0.05 / 3))
+    assert corrected[2].power == pytest.approx(
+        stats.power_paired(-0.14, family[2].details["sd_diff"], 20, 0.05 / 3, "less"))
+    assert all(c.details["power_level"] == pytest.approx(0.05 / 3) for c in corrected)
+    assert [c.verdict for c in corrected] == [Verdict.CONTRADICTED, Verdict.SUPPORTED, Verdict.SUPPORTED]
+    assert stats.correct_family(corrected, "holm") == corrected  # idempotent
+
+
+def test_correct_family_can_undo_a_contradiction():
+    # Alone, the difference (p about 0.02) is significant beyond the margin; among ten, it is not.
+    x, y = _with_t(sps.t.isf(0.01, 9))
+    scale = 0.1 / x.mean()
+    lone = stats.paired_comparison("far", x * scale, y, hypothesis="equivalent", margin=0.05)
+    assert lone.verdict is Verdict.CONTRADICTED
+    others = [stats.paired_comparison(f"o{i}", *_paired(0.0, 0.1, 10, seed=i, centred=True), hypothesis="equivalent",
+                                      margin=0.05) for i in range(9)]
+    corrected = stats.correct_family([lone, *others], "bonferroni")
+    assert corrected[0].details["p_difference_corrected"] == pytest.approx(min(1.0, 10 * lone.details["p_difference"]))
+    assert corrected[0].verdict is Verdict.INCONCLUSIVE
+
+
+def test_correct_family_empty_and_unknown_method():
+    assert stats.correct_family([], "holm") == []
+    x, y = _paired(0.1, 0.1, 10)
+    with pytest.raises(ValueError):
+        stats.correct_family([stats.paired_comparison("c", x, y, hypothesis="greater")], "sidak")
+
+
+def _family(*verdicts: Verdict):
+    x, y = _paired(0.1, 0.1, 10)
+    base = stats.paired_comparison("c", x, y, hypothesis="greater")
+    return [replace(base, label=f"c{i}", verdict=v, reason=f"reason {i}") for i, v in enumerate(verdicts)]
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "all_", "any_"),
+    [
+        ("SSS", "SUPPORTED", "SUPPORTED"),
+        ("SSI", "INCONCLUSIVE", "SUPPORTED"),
+        ("SIC", "CONTRADICTED", "SUPPORTED"),
+        ("IIC", "CONTRADICTED", "INCONCLUSIVE"),
+        ("CCC", "CONTRADICTED", "CONTRADICTED"),
+        ("III", "INCONCLUSIVE", "INCONCLUSIVE"),
+    ],
+)
+def test_family_verdict(verdicts, all_, any_):
+    letters = {"S": Verdict.SUPPORTED, "I": Verdict.INCONCLUSIVE, "C": Verdict.CONTRADICTED}
+    family = _family(*(letters[v] for v in verdicts))
+    assert stats.family_verdict(family)[0] is Verdict(all_)
+    assert stats.family_verdict(family, require="any")[0] is Verdict(any_)
+
+
+def test_family_verdict_reasons():
+    verdict, reason = stats.family_verdict(_family(Verdict.SUPPORTED, Verdict.CONTRADICTED, Verdict.INCONCLUSIVE))
+    assert verdict is Verdict.CONTRADICTED
+    assert reason == "1 supported, 1 contradicted, 1 inconclusive of 3 comparisons (requires all); contradicted: c1"
+    assert stats.family_verdict(_family(Verdict.INCONCLUSIVE)) == (Verdict.INCONCLUSIVE, "reason 0")
+    _, many = stats.family_verdict(_family(*[Verdict.INCONCLUSIVE] * 5))
+    assert many.endswith("inconclusive: c0, c1, c2 and 2 more")
+    with pytest.raises(ValueError):
+        stats.family_verdict([])
+    with pytest.raises(ValueError):
+        stats.family_verdict(_family(Verdict.SUPPORTED), require="most")
+
+
+# --------------------------------------------------------------------------- proportion_comparison
+
+
+def test_proportion_comparison_fields():
+    c = stats.proportion_comparison("left rank 1", 18, 20, 0.5, hypothesis="greater", expected_effect=0.3)
+    assert (c.measured, c.reference, c.n) == (0.9, 0.5, 20)
+    assert c.effect == pytest.approx(0.4)
+    assert c.ci == stats.clopper_pearson(18, 20)
+    assert c.details["effect_ci"] == pytest.approx([c.ci[0] - 0.5, c.ci[1] - 0.5])
+    assert c.effect_size == pytest.approx(stats.cohens_h(0.9, 0.5)) and c.effect_size_name == "Cohen's h"
+    assert c.p_value == pytest.approx(sps.binomtest(18, 20, 0.5, alternative="greater").pvalue)
+    assert c.power == pytest.approx(stats.power_binomial(0.8, 20, 0.5))
+    assert c.test == "exact binomial test, one-sided (greater) against p0=0.5"
+    assert c.verdict is Verdict.SUPPORTED
+
+
+def test_proportion_comparison_branches():
+    def verdict(k, n, **kwargs):
+        return stats.proportion_comparison("p", k, n, 0.5, **kwargs).verdict
+
+    assert verdict(2, 20, hypothesis="greater") is Verdict.CONTRADICTED  # significant the other way
+    assert verdict(50, 100, hypothesis="greater", expected_effect=0.3) is Verdict.CONTRADICTED  # powered
+    assert verdict(11, 20, hypothesis="greater", expected_effect=0.1) is Verdict.INCONCLUSIVE  # underpowered
+    assert verdict(11, 20, hypothesis="greater") is Verdict.INCONCLUSIVE  # no expected effect
+    assert verdict(3, 20, hypothesis="less") is Verdict.SUPPORTED
+    assert verdict(500, 1000, hypothesis="equivalent", margin=0.1) is Verdict.SUPPORTED
+    assert verdict(900, 1000, hypothesis="equivalent", margin=0.1) is Verdict.CONTRADICTED
+    assert verdict(5, 10, hypothesis="equivalent", margin=0.1) is Verdict.INCONCLUSIVE
+    with pytest.raises(ValueError):
+        verdict(21, 20, hypothesis="greater")
+    with pytest.raises(ValueError):
+        verdict(5, 10, hypothesis="two-sided")
+
+
+def test_proportion_comparisons_correct_as_a_family():
+    family = [stats.proportion_comparison(f"p{i}", 15, 20, 0.5, hypothesis="greater") for i in range(3)]
+    corrected = stats.correct_family(family, "holm")
+    assert [c.p_corrected for c in corrected] == pytest.approx(stats.holm([c.p_value for c in family]))
+
+
+# --------------------------------------------------------------------------- the rules as documented
+
+
+def test_verdict_rules_section_of_the_docstring():
+    from reports.html import docstring_section
+
+    rules = docstring_section(stats.__doc__, "Verdict rules")
+    assert rules is not None
+    flowing = " ".join(rules.split())
+    for phrase in (
+        "SUPPORTED if p_corrected < alpha and the effect has the claimed sign",
+        "(two-sided p_corrected < alpha with the wrong sign)",
+        "SUPPORTED if the TOST p_corrected < alpha",
+        "and |effect| > margin",
+        "CONTRADICTED if any is CONTRADICTED",
+    ):
+        assert phrase in flowing
+    assert "simulate_false_positive_rate" not in rules  # the next section is not part of the rules
+
+
+def test_independent_comparison_matches_scipy_and_decides():
+    from scipy.stats import mannwhitneyu
+
+    deep = [0.8, 0.9, 1.0, 0.7, 0.95]
+    shallow = [0.1, 0.2, 0.0, 0.3]
+    result = stats.independent_comparison("depth", deep, shallow, hypothesis="greater")
+    assert result.p_value == pytest.approx(mannwhitneyu(deep, shallow, alternative="greater").pvalue)
+    assert result.effect_size == pytest.approx(1.0)  # every deep value above every shallow one
+    assert result.verdict is Verdict.SUPPORTED and result.n == 9
+    reversed_ = stats.independent_comparison("depth", shallow, deep, hypothesis="greater")
+    assert reversed_.verdict is Verdict.CONTRADICTED
+    unclear = stats.independent_comparison("depth", [0.5, 0.4], [0.45, 0.5], hypothesis="greater")
+    assert unclear.verdict is Verdict.INCONCLUSIVE and unclear.power is None
+    with pytest.raises(ValueError, match="at least one value"):
+        stats.independent_comparison("depth", [], [1.0], hypothesis="greater")
