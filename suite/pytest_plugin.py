@@ -39,7 +39,7 @@ OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--claims-ablation-mode", "claims_ablation_mode", str, "pre-softmax", "pre-softmax (masked, renormalised) or post-softmax (zeroed)"),
     ("--claims-convention", "claims_convention", str, "flow", "how 'X->Y' reads: flow (X informs Y) or attend (X attends to Y)"),
     ("--claims-relevant-grade", "claims_relevant_grade", int, 2, "lowest judged grade that counts as relevant"),
-    ("--claims-depth", "claims_depth", int, 50, "first-stage candidates re-ranked per query"),
+    ("--claims-depth", "claims_depth", int, 30, "first-stage candidates re-ranked per query"),
     ("--claims-max-queries", "claims_max_queries", int, None, "use at most this many queries (sorted by id)"),
     ("--claims-easy-negatives", "claims_easy_negatives", int, 1, "random passages of other queries added per query"),
     ("--claims-pairs-per-group", "claims_pairs_per_group", int, 4, "relevant / hard / easy pairs per query whose attention is analysed"),
@@ -201,7 +201,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-_NOT_RECORDED = {"claims_output_dir", "claims_cache_dir", "claims_report"}
+# Paths are not results; the settings are recorded through Settings.to_dict().
+_NOT_RECORDED = {
+    "claims_output_dir", "claims_cache_dir", "claims_report", "claims_alpha", "claims_correction", "claims_test",
+    "claims_min_power", "claims_bootstrap", "claims_seed", "claims_ablation_mode", "claims_convention",
+}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

