@@ -8,7 +8,7 @@ import numpy as np
 
 from suite import stats
 from suite.claims import Claim, Settings
-from suite.interventions.attention import Direction, DirectionAblation, all_directions, expand
+from suite.interventions.attention import Convention, Direction, DirectionAblation, all_directions, expand
 from suite.models.parts import Part
 from suite.results import ClaimResult, Comparison
 from suite.study import CrossEncoderStudy
@@ -140,7 +140,7 @@ def direction_table(claim: Claim, study: CrossEncoderStudy, settings: Settings) 
 
 def _label(direction: Direction, settings: Settings) -> str:
     """The direction as written in the session's convention."""
-    if settings.convention.value == "flow":
+    if settings.convention is Convention.FLOW:
         return str(direction)
     return f"{direction.target.label}->{direction.source.label}"
 
@@ -153,7 +153,8 @@ def _direction_figure(comparisons: list[Comparison], baseline: dict, paper_cells
     significant = [[False] * 5 for _ in parts]
     paper = [[None] * 5 for _ in parts]
     for direction, comparison in zip(all_directions(), comparisons):
-        row, col = (direction.source, direction.target) if settings.convention.value == "flow" else (direction.target, direction.source)
+        flow = settings.convention is Convention.FLOW
+        row, col = (direction.source, direction.target) if flow else (direction.target, direction.source)
         p_difference = comparison.details.get("p_difference_corrected", comparison.p_corrected)
         values[row][col] = comparison.measured
         p_corrected[row][col] = p_difference

@@ -222,7 +222,14 @@ def causal_role(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> C
         verdict=verdict,
         reason=reason,
         comparisons=corrected,
-        figures={"ablated_heads": {"matching": [list(h) for h in heads], "random_sets": [sorted(map(list, s)) for s in random_sets]}},
+        figures={
+            "ablated_heads": {
+                "matching": [list(h) for h in heads],
+                "random_sets": [sorted(map(list, s)) for s in random_sets],
+                "layers": study.model.n_layers,
+                "heads": study.model.n_heads,
+            }
+        },
         per_query=per_query,
     )
 

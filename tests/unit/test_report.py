@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import statistics
 import subprocess
 import sys
 import types
@@ -292,3 +293,215 @@ def test_write_report_and_rerender_from_the_command_line(tmp_path, example_run):
     bad = subprocess.run([sys.executable, "-m", "reports", str(tmp_path / "not-a-run.json")], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "not a claims run" in bad.stderr
+
+
+# --------------------------------------------------------------------------- attention-head figures
+
+HEAD_KINDS = ("head_heatmap", "head_depths", "alignment", "layer_profile", "decomposition", "ablated_heads")
+
+
+def _figures(run, model=None):
+    """(claim, kind, data) for every head figure in the run (of ``model`` when given)."""
+    return [
+        (claim, kind, data)
+        for claim in run["claims"]
+        for kind, data in claim["figures"].items()
+        if kind in HEAD_KINDS and (model is None or claim["model"] == model)
+    ]
+
+
+def _drawn(kind, data, claim) -> tuple[str, _Page]:
+    figure = report.render_figure(kind, data, claim)
+    assert "Could not draw" not in figure and "generic" not in figure, figure[:400]
+    parsed = _parse(figure)
+    assert parsed.problems == [] and parsed.stack == []
+    assert figure.count("<svg") >= 1 and figure.count("<svg") == figure.count("</svg>")
+    assert "<details>" in figure  # the numbers, collapsed below the figure
+    return figure, parsed
+
+
+def _tags(parsed: _Page, name: str) -> list[dict]:
+    return [attrs for tag, attrs in parsed.tags if tag == name]
+
+
+def test_the_example_run_has_every_head_figure_kind_on_a_6x12_model(example_run):
+    small = next(t["model"] for t in example_run["targets"] if (t["model"]["layers"], t["model"]["heads"]) == (6, 12))
+    kinds = {kind for _, kind, _ in _figures(example_run, small["id"])}
+    assert kinds == set(HEAD_KINDS)
+    for claim, kind, data in _figures(example_run):
+        _drawn(kind, data, claim)
+
+
+def test_head_heatmap_draws_two_layer_by_head_panels_with_significant_heads_marked(example_run):
+    claim, _, data = next(f for f in _figures(example_run) if f[1] == "head_heatmap" and f[2]["layers"] == 6)
+    figure, parsed = _drawn("head_heatmap", data, claim)
+    text = " ".join(parsed.text)
+    assert "Query->Document" in text and "Document->Query" in text and data["title"] in text
+    assert "head →" in text and "← layer" in text and "Cohen's d_z" in text and "holm" in text
+    significant = sum(cell for s in data["statistics"].values() for row in s["significant"] for cell in row)
+    rects = _tags(parsed, "rect")
+    assert len(rects) == 2 * 6 * 12 + significant  # one per head and panel, plus an outline per significant head
+    assert sum(1 for r in rects if r.get("fill") == "none" and r.get("stroke")) == significant > 0
+    assert figure.count(">*</text>") == significant
+    fills = {r["fill"] for r in rects if r.get("fill") != "none"}
+    assert len(fills) > 20  # coloured by the effect, not uniformly
+    # Diverging around 0: the strongest positive effect is the palette's blue end.
+    largest = max(v for s in data["statistics"].values() for row in s["effect"] for v in row)
+    assert report.diverging(largest, largest)[0] == "#2166ac"
+    for layer in range(6):
+        assert f">{layer}</text>" in figure
+    assert "of 72 heads" in text  # significant heads are listed under the figure
+
+
+def test_head_heatmap_stays_legible_for_bert_large(example_run):
+    claim, _, data = next(f for f in _figures(example_run) if f[1] == "head_heatmap" and f[2]["layers"] == 24)
+    figure, parsed = _drawn("head_heatmap", data, claim)
+    svgs = [attrs for tag, attrs in parsed.tags if tag == "svg"]
+    assert len(svgs) == 2
+    for svg in svgs:  # two panels side by side fit a 1,240 px page
+        assert int(svg["width"]) <= 520 and 300 <= int(svg["height"]) <= 460
+    rects = [r for r in _tags(parsed, "rect") if r.get("fill") != "none"]
+    assert len(rects) == 2 * 24 * 16
+    assert min(float(r["width"]) for r in rects) >= 20 and min(float(r["height"]) for r in rects) >= 12
+    ticks = [t for t in parsed.text if t.strip().isdigit()]
+    assert {str(i) for i in range(24)} <= set(ticks)  # every layer labelled
+    assert {str(i) for i in range(16)} <= set(ticks)  # every head labelled
+
+
+def test_head_depths_puts_one_dot_per_head_on_a_layer_axis(example_run):
+    claim, _, data = next(f for f in _figures(example_run) if f[1] == "head_depths")
+    figure, parsed = _drawn("head_depths", data, claim)
+    text = " ".join(parsed.text)
+    assert "lexical heads" in text and "semantic heads" in text and "layer (0 = first of 6)" in text
+    assert "median layer" in text
+    assert len(_tags(parsed, "circle")) == len(data["lexical"]) + len(data["semantic"])
+    for kind in ("lexical", "semantic"):
+        median = statistics.median(layer for layer, _ in data[kind])
+        assert f"{kind} {median:g} (relative depth {median / 5:.2f})" in text
+    # A layer with many heads shows its count instead of an endless stack.
+    crowded = report.render_figure("head_depths", {"lexical": [[1, h] for h in range(12)], "semantic": [[4, 0]], "layers": 6}, claim)
+    assert "Could not draw" not in crowded and ">12↑</text>" in crowded
+    assert crowded.count("<circle") == 8 + 1
+
+
+def test_alignment_heatmap_outlines_matching_heads_and_summarises_both_groups(example_run):
+    claim, _, data = next(f for f in _figures(example_run) if f[1] == "alignment")
+    figure, parsed = _drawn("alignment", data, claim)
+    text = " ".join(parsed.text)
+    matching = sum(cell for row in data["matching"] for cell in row)
+    rects = _tags(parsed, "rect")
+    outlines = [r for r in rects if r.get("fill") == "none"]
+    assert len(outlines) == matching > 0
+    assert "matching" in text and "other heads" in text and f"n = {matching}" in text and f"n = {72 - matching}" in text
+    assert "alignment" in text and "median matching" in text
+    assert len(_tags(parsed, "circle")) == 72  # every head once in the summary
+
+
+def test_layer_profile_draws_one_small_chart_per_statistic(example_run):
+    claim, _, data = next(f for f in _figures(example_run) if f[1] == "layer_profile")
+    figure, parsed = _drawn("layer_profile", data, claim)
+    text = " ".join(parsed.text)
+    for title in ("attention of text tokens to [CLS]", "attention of text tokens to [SEP]",
+                  "[CLS] attention entropy (nats)", "[CLS] attention to [SEP]"):
+        assert title in text
+    assert "relevant pairs" in text and "hard negatives" in text and "easy negatives" in text and "layer →" in text
+    assert len(_tags(parsed, "polyline")) == 4 * 3
+    assert len({p["stroke"] for p in _tags(parsed, "polyline")}) == 3
+
+    # Groups and statistics may be missing; gaps (None) break a line instead of failing.
+    partial = copy.deepcopy(data)
+    for series in partial["statistics"].values():
+        del series["hard"]
+    del partial["statistics"]["cls_to_sep"]
+    partial["statistics"]["sep_mass"]["easy"][2] = None
+    figure, parsed = _drawn("layer_profile", partial, claim)
+    text = " ".join(parsed.text)
+    assert "hard negatives" not in text.replace("No hard negatives", "") and "No hard negatives in this run" in text
+    assert "[CLS] attention to [SEP]" not in text
+    assert len(_tags(parsed, "polyline")) == 3 * 2 + 1  # the easy [SEP] line is split at its gap
+
+
+def test_decomposition_bars_are_labelled_by_head_in_two_colours(example_run):
+    claim, _, data = next(f for f in _figures(example_run) if f[1] == "decomposition")
+    figure, parsed = _drawn("decomposition", data, claim)
+    text = " ".join(parsed.text)
+    for layer, head in data["heads"] + data["controls"]:
+        assert f"{layer}/{head}" in parsed.text
+    bars = [r for r in _tags(parsed, "rect")]
+    assert len(bars) == len(data["heads"]) + len(data["controls"])
+    assert {r["fill"] for r in bars} == {report.BLUE, report.GREY}
+    assert "matching heads" in text and "control heads" in text and "share (R²)" in text
+
+
+def test_ablated_heads_shows_the_matching_set_on_a_grid_and_lists_the_random_sets(example_run):
+    claim, _, data = next(f for f in _figures(example_run) if f[1] == "ablated_heads")
+    figure, parsed = _drawn("ablated_heads", data, claim)
+    text = " ".join(parsed.text)
+    assert figure.count(">●</text>") == len(data["matching"])
+    assert sum(1 for r in _tags(parsed, "rect") if r.get("fill") == report.BLUE) == len(data["matching"])
+    assert f"The {len(data['random_sets'])} random head sets" in text
+    for head_set in data["random_sets"]:
+        assert ", ".join(f"{l}/{h}" for l, h in head_set) in text
+    alone = report.render_figure("ablated_heads", {"matching": [[2, 3]], "random_sets": [], "layers": 6, "heads": 12}, claim)
+    assert "Could not draw" not in alone and "<svg" in alone and "The 0 random head sets" in alone
+
+
+@pytest.mark.parametrize(
+    ("kind", "data"),
+    [
+        ("head_heatmap", {"statistics": {"Query->Document": {"effect": [[0.1, 0.2], [0.3]]}}}),  # ragged
+        ("head_heatmap", {"statistics": {}}),
+        ("head_heatmap", {"layers": 3, "statistics": {"Q->D": {"effect": [[0.1], [0.2]]}}}),  # layers disagree
+        ("head_heatmap", {"statistics": {"a": {"effect": [[0.1]]}, "b": {"effect": [[0.1, 0.2]]}}}),  # shapes disagree
+        ("head_depths", {"lexical": [[1]], "semantic": []}),
+        ("head_depths", {"lexical": [[7, 0]], "semantic": [], "layers": 6}),  # deeper than the model
+        ("alignment", {"values": "not a grid"}),
+        ("alignment", {"values": [[0.1, 0.2]], "matching": [[True]]}),
+        ("layer_profile", {"layers": 6, "statistics": {"cls_mass": {"relevant": [0.1, 0.2]}}}),
+        ("layer_profile", {"statistics": "nothing"}),
+        ("decomposition", {"heads": [[0, 1]], "controls": [[0, 2]], "mean_share": [0.5]}),
+        ("decomposition", {"heads": [["a", 1]], "controls": [], "mean_share": [0.5]}),
+        ("ablated_heads", {"matching": [], "random_sets": []}),
+        ("ablated_heads", {"matching": [[0, 1]], "random_sets": "x"}),
+        ("head_heatmap", None),
+        ("ablated_heads", [1, 2, 3]),
+    ],
+)
+def test_odd_head_figure_data_falls_back_to_its_data(kind, data):
+    figure = report.render_figure(kind, data, {"correction": "holm", "alpha": 0.05})
+    assert "Could not draw this figure" in figure and f"<code>{kind}</code>" in figure
+    assert _parse(figure).problems == []
+
+
+def test_head_figures_tolerate_missing_optional_parts(example_run):
+    claim = {}
+    heatmap = report.render_figure("head_heatmap", {"statistics": {"Query->Document": {"effect": [[0.5, float("nan")], [None, -0.2]]}}}, claim)
+    assert "Could not draw" not in heatmap and "<svg" in heatmap and "NaN" in heatmap  # no significance, no title
+    alignment = report.render_figure("alignment", {"values": [[0.5, -0.1], [0.2, 0.9]]}, claim)
+    assert "Could not draw" not in alignment and "<svg" in alignment
+    depths = report.render_figure("head_depths", {"lexical": [[0, 1], [1, 2]], "semantic": []}, claim)
+    assert "Could not draw" not in depths and "no semantic heads" in depths and "first of 2" in depths
+    shares = report.render_figure("decomposition", {"heads": [[0, 1]], "controls": [], "mean_share": [None]}, claim)
+    assert "Could not draw" not in shares and "<svg" in shares
+
+
+def test_head_figures_escape_everything_from_the_run(example_run):
+    run = copy.deepcopy(example_run)
+    for claim, kind, data in _figures(run):
+        if kind == "head_heatmap":
+            data["title"] = XSS
+            data["negative"] = XSS
+            data["statistics"][XSS] = data["statistics"].pop("Query->Document")
+        elif kind == "layer_profile":
+            data["statistics"][XSS] = {XSS: [0.1] * data["layers"]}
+            data["statistics"]["cls_mass"][XSS] = [0.2] * data["layers"]
+        elif kind == "decomposition":
+            data["mean_share"][0] = XSS
+        elif kind == "alignment":
+            data["values"][0][0] = XSS
+        claim["correction"] = XSS
+    page = render_report(run)
+    assert XSS not in page and page.count("<script") == 1
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Could not draw" not in page
+    assert _parse(page).problems == []
