@@ -84,6 +84,18 @@ def option(config: pytest.Config, ini: str) -> Any:
         raise pytest.UsageError(f"{flag}: expected {kind.__name__}, got {value!r}") from None
 
 
+def _path_option(config: pytest.Config, ini: str) -> Path | None:
+    """A path setting: relative to the working directory when given on the command line
+    (as a shell user means it), relative to the ini file's directory when set there."""
+    value = option(config, ini)
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    on_command_line = config.getoption(ini) is not None  # each option's dest is its ini name
+    base = config.invocation_params.dir if on_command_line else config.rootpath
+    return path if path.is_absolute() else base / path
+
+
 def _choice(config: pytest.Config, ini: str, allowed: tuple[str, ...]) -> str:
     value = option(config, ini)
     if value not in allowed:
@@ -176,12 +188,11 @@ def pytest_configure(config: pytest.Config) -> None:
     models = config.getoption("claims_model") or config.getini("claims_models")
     collections = config.getoption("claims_collection") or config.getini("claims_collections")
     settings = _settings(config)
-    output_dir = Path(option(config, "claims_output_dir")).expanduser()
-    if not output_dir.is_absolute():
-        output_dir = config.rootpath / output_dir
-    cache = option(config, "claims_cache_dir") or os.environ.get("CLAIMS_CACHE_DIR")
-    cache_dir = Path(cache).expanduser() if cache else Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "ranker-claims"
-    report = option(config, "claims_report")
+    output_dir = _path_option(config, "claims_output_dir")
+    cache_dir = _path_option(config, "claims_cache_dir") or Path(
+        os.environ.get("CLAIMS_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "ranker-claims"
+    ).expanduser()
+    report = _path_option(config, "claims_report")
     run_options = {
         **settings.to_dict(),
         "models": list(models),
@@ -197,7 +208,7 @@ def pytest_configure(config: pytest.Config) -> None:
         cache_dir=cache_dir,
         run=run,
         run_path=default_run_path(output_dir, run),
-        report_path=Path(report) if report else output_dir / "report.html",
+        report_path=report or output_dir / "report.html",
     )
 
 
