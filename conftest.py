@@ -4,4 +4,4 @@ The claims plugin itself (``suite.pytest_plugin``) is registered through the pac
 ``pytest11`` entry point, so ``pip install -e .`` is all a checkout needs.
 """
 
-pytest_plugins = ["fixtures.studies"]
+pytest_plugins = ["fixtures.studies", "fixtures.planted"]

@@ -156,6 +156,14 @@ class ClaimsSession:
         save_run(self.run, self.run_path)
         return result
 
+    def record_check(self, check: dict[str, Any]) -> dict[str, Any]:
+        """Store a method check (see :mod:`suite.method_checks`) in the run at once; returns it."""
+        from suite.storage import add_method_check, save_run
+
+        add_method_check(self.run, check)
+        save_run(self.run, self.run_path)
+        return check
+
     def assert_verdict(self, result: ClaimResult) -> None:
         """Pass on SUPPORTED, fail on CONTRADICTED, skip (undecided) on INCONCLUSIVE."""
         __tracebackhide__ = True
@@ -256,7 +264,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from suite.storage import compare_runs, latest_run, load_run, save_run
 
     state = session.config.stash.get(CLAIMS_KEY, None)
-    if state is None or not state.run["claims"]:
+    if state is None or not (state.run["claims"] or state.run.get("method_checks")):
         return
     from datetime import datetime, timezone
 

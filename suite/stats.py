@@ -23,7 +23,8 @@ bound on the power of Holm, BH and Bonferroni; alpha alone when m = 1 or uncorre
   claimed sign. CONTRADICTED if the effect is significant in the opposite direction
   (two-sided p_corrected < alpha with the wrong sign), or if it is not significant while the
   power to detect the declared expected effect is >= min_power. Otherwise INCONCLUSIVE, and
-  the reason states the power, or that no expected effect was declared so power is unknown.
+  the reason states the power; where no expected effect was declared, it states instead the
+  smallest effect the test detects with probability min_power at this n (the detectable effect).
 - Difference ("two-sided"): SUPPORTED if p_corrected < alpha. CONTRADICTED if not, while the
   power to detect the declared expected effect is >= min_power. Otherwise INCONCLUSIVE.
 - Equivalence ("equivalent", within +-margin, by two one-sided tests, TOST): SUPPORTED if
@@ -53,6 +54,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats as sps
+from scipy.optimize import brentq
 
 from suite.results import Comparison, Verdict
 
@@ -509,6 +511,7 @@ def independent_comparison(
             "margin": None,
             "expected_effect": None,
             "sizes": [int(x.size), int(y.size)],
+            "sd_pooled": _pooled_sd(x, y),
             "confidence": confidence,
             "p_difference": float(difference.pvalue),
         },
@@ -875,6 +878,54 @@ def _power(c: Comparison, level: float) -> float | None:
     return power_paired(expected, details["sd_diff"], c.n, level, hypothesis)
 
 
+def detectable_effect(c: Comparison, level: float, min_power: float) -> float | None:
+    """The smallest effect (signed as the hypothesis, in the effect's units) that the
+    comparison's test detects with probability ``min_power`` at its n and level.
+
+    It gives a non-significant result without a declared expected effect a number: what
+    the data could have shown. Paired: from the t-test's power at the observed sd;
+    proportions: from the exact binomial power; unpaired (Mann-Whitney): the normal
+    approximation with the test's asymptotic relative efficiency 3/pi against the t-test,
+    at the pooled sd. None where the sd is zero or nothing within range is detectable."""
+    details = c.details
+    hypothesis = details["hypothesis"]
+    sign = -1.0 if hypothesis == "less" else 1.0
+    if details["kind"] == "proportion":
+        p0 = details["p0"]
+        grid = np.linspace(p0, 1.0, 401) if sign > 0 else np.linspace(p0, 0.0, 401)
+        for p in grid[1:]:
+            if power_binomial(float(p), c.n, p0, level, hypothesis) >= min_power:
+                return float(p - p0)
+        return None
+    if details["kind"] == "independent":
+        n1, n2 = details["sizes"]
+        sd = details.get("sd_pooled") or 0.0
+        if sd <= 0:
+            return None
+        tail = level / 2 if hypothesis == "two-sided" else level
+        z = sps.norm.ppf(1 - tail) + sps.norm.ppf(min_power)
+        return float(sign * z * sd * math.sqrt((1 / n1 + 1 / n2) * math.pi / 3))
+    sd = details.get("sd_diff") or 0.0
+    if sd <= 0 or c.n < 2:
+        return None
+
+    def shortfall(effect: float) -> float:
+        return power_paired(sign * effect, sd, c.n, level, hypothesis) - min_power
+
+    high = sd
+    while shortfall(high) < 0:
+        high *= 2
+    return float(sign * brentq(shortfall, 0.0, high, xtol=sd * 1e-6))
+
+
+def _pooled_sd(x: np.ndarray, y: np.ndarray) -> float | None:
+    """The pooled standard deviation of two samples, None with fewer than 3 values."""
+    if x.size + y.size < 3:
+        return None
+    squares = ((x - x.mean()) ** 2).sum() + ((y - y.mean()) ** 2).sum()
+    return float(math.sqrt(squares / (x.size + y.size - 2)))
+
+
 def _judged(
     c: Comparison, correction: str, alpha: float, min_power: float, level: float, p_difference: float | None = None
 ) -> Comparison:
@@ -889,6 +940,8 @@ def _judged(
     }
     c = replace(c, details=details)
     c = replace(c, power=_power(c, level))
+    if c.power is None:
+        c.details["detectable_effect"] = detectable_effect(c, level, min_power)
     verdict, reason = _verdict(c, alpha)
     return replace(c, verdict=verdict, reason=reason)
 
@@ -931,7 +984,14 @@ def _verdict(c: Comparison, alpha: float) -> tuple[Verdict, str]:
 
 def _not_significant(c: Comparison, p: str, min_power: float) -> tuple[Verdict, str]:
     if c.power is None:
-        return Verdict.INCONCLUSIVE, f"not significant ({p}); no expected effect declared, so power is unknown"
+        detectable = c.details.get("detectable_effect")
+        if detectable is None:
+            return Verdict.INCONCLUSIVE, f"not significant ({p}); no expected effect declared, so power is unknown"
+        size = f"±{abs(detectable):.3g}" if c.details["hypothesis"] == "two-sided" else f"{detectable:+.3g}"
+        return Verdict.INCONCLUSIVE, (
+            f"not significant ({p}); no expected effect declared: at n={c.n} only an effect of "
+            f"{size} or beyond is detected with power {min_power:.2f}"
+        )
     target = f"at n={c.n} to detect {c.details['expected_effect']:+.3g}"
     if c.power >= min_power:
         return Verdict.CONTRADICTED, f"not significant ({p}) although power {c.power:.3g} >= {min_power:.2f} {target}"

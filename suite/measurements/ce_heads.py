@@ -21,6 +21,10 @@ from suite.results import ClaimResult, Comparison, Verdict
 from suite.study import CrossEncoderStudy
 
 SCREENED = {"max_query_to_document": "Query->Document", "max_document_to_query": "Document->Query"}
+# A matching head must also differ by a visible amount of attention weight: with enough
+# queries a consistent difference of floating-point size (a head that never attends across
+# the parts, say) is significant, and it is not matching. Recorded with every screen.
+MIN_DIFFERENCE = 0.01
 
 
 @dataclass
@@ -71,8 +75,12 @@ def _screen(study: CrossEncoderStudy, settings: Settings, negative: str) -> Head
     for i, name in enumerate(SCREENED):
         block = corrected[i * n_layers * n_heads : (i + 1) * n_layers * n_heads]
         effect[name] = np.array([c.effect_size for c in block]).reshape(shape)
-        significant[name] = np.array([c.verdict is Verdict.SUPPORTED for c in block]).reshape(shape)
+        significant[name] = np.array([_matching(c) for c in block]).reshape(shape)
     return HeadScreen(negative, effect, significant, corrected)
+
+
+def _matching(c: Comparison) -> bool:
+    return c.verdict is Verdict.SUPPORTED and c.effect >= MIN_DIFFERENCE
 
 
 def screen(study: CrossEncoderStudy, settings: Settings, negative: str) -> HeadScreen:
@@ -95,7 +103,7 @@ def matching_heads(claim: Claim, study: CrossEncoderStudy, settings: Settings) -
     """CE-6: heads with higher max Query<->Document attention on relevant than on easy pairs."""
     lexical = screen(study, settings, "easy")
     heads = lexical.heads()
-    rows = [c for c in lexical.comparisons if c.verdict is Verdict.SUPPORTED]
+    rows = [c for c in lexical.comparisons if _matching(c)]
     rows.sort(key=lambda c: -c.effect_size)
     paper = _paper_heads(claim, study, lexical)
     if heads:
@@ -106,7 +114,10 @@ def matching_heads(claim: Claim, study: CrossEncoderStudy, settings: Settings) -
         study,
         settings,
         metric="max attention, relevant vs easy negatives",
-        decision="per-head one-sided paired tests, corrected across all heads",
+        decision=(
+            "per-head one-sided paired tests, corrected across all heads; a matching head also differs by "
+            f">= {MIN_DIFFERENCE} attention weight"
+        ),
         verdict=verdict,
         reason=reason,
         comparisons=rows + paper,

@@ -682,3 +682,41 @@ def test_independent_comparison_matches_scipy_and_decides():
     assert unclear.verdict is Verdict.INCONCLUSIVE and unclear.power is None
     with pytest.raises(ValueError, match="at least one value"):
         stats.independent_comparison("depth", [], [1.0], hypothesis="greater")
+
+
+# --------------------------------------------------------------------------- detectable effect
+
+
+@pytest.mark.parametrize("hypothesis", ["greater", "less", "two-sided"])
+def test_detectable_effect_is_where_paired_power_reaches_min_power(hypothesis):
+    rng = np.random.default_rng(3)
+    c = stats.paired_comparison("x", rng.normal(0, 1, 25), rng.normal(0, 1, 25), hypothesis=hypothesis)
+    detectable = c.details["detectable_effect"]
+    assert (detectable < 0) == (hypothesis == "less")
+    power = stats.power_paired(detectable, c.details["sd_diff"], c.n, 0.05, hypothesis)
+    assert power == pytest.approx(0.8, abs=1e-4)
+    if c.verdict is Verdict.INCONCLUSIVE:
+        assert f"{abs(detectable):.3g}" in c.reason
+
+
+def test_detectable_effect_of_a_proportion_is_the_first_with_enough_exact_power():
+    c = stats.proportion_comparison("x", 3, 20, 0.2, hypothesis="greater")
+    detectable = c.details["detectable_effect"]
+    assert stats.power_binomial(0.2 + detectable, 20, 0.2, 0.05, "greater") >= 0.8
+    assert stats.power_binomial(0.2 + detectable - 0.01, 20, 0.2, 0.05, "greater") < 0.8
+
+
+def test_detectable_effect_of_mann_whitney_matches_simulation():
+    rng = np.random.default_rng(4)
+    c = stats.independent_comparison("x", rng.normal(0, 1, 30), rng.normal(0, 1, 20), hypothesis="greater")
+    shift, sd = c.details["detectable_effect"], c.details["sd_pooled"]
+    x = rng.normal(shift, sd, (2000, 30))
+    y = rng.normal(0, sd, (2000, 20))
+    rate = np.mean(sps.mannwhitneyu(x, y, alternative="greater", axis=1).pvalue < 0.05)
+    assert rate == pytest.approx(0.8, abs=0.04)
+
+
+def test_detectable_effect_is_absent_when_power_is_known():
+    rng = np.random.default_rng(5)
+    c = stats.paired_comparison("x", rng.normal(0, 1, 25), rng.normal(0, 1, 25), hypothesis="greater", expected_effect=0.3)
+    assert c.power is not None and "detectable_effect" not in c.details
