@@ -28,7 +28,16 @@ if TYPE_CHECKING:
 
 
 class ModelError(ValueError):
-    """A checkpoint that cannot serve as a cross-encoder; the message says why."""
+    """A checkpoint that cannot serve as the adapter's kind of model; the message says why."""
+
+
+def state_sha256(model: Any) -> str:
+    """Hash of every parameter and buffer (names and bytes), so a run names the exact weights it measured."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -117,11 +126,7 @@ class CrossEncoder:
     def weights_sha256(self) -> str:
         """Hash of every parameter and buffer, so a run names the exact weights it measured."""
         if self._sha256 is None:
-            digest = hashlib.sha256()
-            for key, tensor in sorted(self.model.state_dict().items()):
-                digest.update(key.encode())
-                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-            self._sha256 = digest.hexdigest()
+            self._sha256 = state_sha256(self.model)
         return self._sha256
 
     def describe(self) -> dict[str, Any]:
