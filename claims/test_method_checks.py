@@ -1,4 +1,4 @@
-"""Method checks: the detectors on a planted mechanism, the decisions under simulated nulls.
+"""Method checks: the detectors on planted mechanisms (a cross-encoder, a DSI T5), the decisions under simulated nulls.
 
 The checks live in suite.method_checks; each is recorded in the run (and so in the
 report's "Method checks" section) before it is asserted.
@@ -12,6 +12,12 @@ from suite import method_checks
 @pytest.mark.parametrize("name", list(method_checks.PLANTED_CHECKS))
 def test_planted_mechanism(name, planted_setup, claims):
     check = claims.record_check(method_checks.PLANTED_CHECKS[name](planted_setup))
+    assert check["passed"], check["detail"]
+
+
+@pytest.mark.parametrize("name", list(method_checks.PLANTED_GENERATIVE_CHECKS))
+def test_planted_generative_mechanism(name, planted_generative_setup, claims):
+    check = claims.record_check(method_checks.PLANTED_GENERATIVE_CHECKS[name](planted_generative_setup))
     assert check["passed"], check["detail"]
 
 

@@ -21,8 +21,12 @@ from suite.claims import Claim, Settings
 from suite.interventions.attention import Convention, Mode
 from suite.results import ClaimResult, Verdict
 
-DEFAULT_MODELS = ["embedded:minilm-synthetic"]
+# A cross-encoder runs the CE claims on the default collections; a generative (DSI) model runs
+# the GR claims on the collection it was trained on unless --claims-collection names others.
+DEFAULT_MODELS = ["embedded:minilm-synthetic", "embedded:dsi-synthetic"]
 DEFAULT_COLLECTIONS = ["embedded:synthetic"]
+#: Claim tests receive targets of their model kind through these fixture names.
+TARGET_FIXTURES = {"claims_target": "cross-encoder", "generative_target": "generative"}
 
 # (option, ini name, type, default, help); None type = a flag.
 OPTIONS: list[tuple[str, str, Any, Any, str]] = [
@@ -48,6 +52,12 @@ OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--claims-backend", "claims_backend", str, "sdpa", "attention kernel outside recorded layers: sdpa or eager"),
     ("--claims-fail-on-change", "claims_fail_on_change", None, False, "fail the session when a verdict changed against --claims-compare"),
     ("--claims-trust-remote-code", "claims_trust_remote_code", None, False, "allow models with custom code (off by default)"),
+    ("--claims-pretrained", "claims_pretrained", str, None, "GR: the pre-trained T5 a user's DSI checkpoint started from (T5 patching, encoder swap)"),
+    ("--claims-held-out", "claims_held_out", str, None, "GR: a DSI model trained without some documents (encoder swap, GR-6)"),
+    ("--claims-held-out-docids", "claims_held_out_docids", str, None, "GR: comma-separated docids the held-out model lacks (default: its build.json)"),
+    ("--claims-rank-over", "claims_rank_over", str, "docids", "GR: rank documents among the docid tokens (docids) or the whole vocabulary (vocab)"),
+    ("--claims-mean-split", "claims_mean_split", float, 0.3, "GR: share of queries held apart (seeded) to compute mean patches from"),
+    ("--claims-analysis-queries", "claims_analysis_queries", int, 200, "GR: at most this many correct queries for the per-head analyses (GR-9..GR-11)"),
 ]
 
 
@@ -106,20 +116,46 @@ def _choice(config: pytest.Config, ini: str, allowed: tuple[str, ...]) -> str:
 
 @dataclass
 class ClaimsSession:
-    """State of one pytest session's claims, kept in ``config.stash``."""
+    """State of one pytest session's claims, kept in ``config.stash``.
+
+    ``models`` are of two kinds, told apart by :func:`fixtures.catalog.model_kind` when a
+    claim test first asks for them: cross-encoders pair with every collection; generative
+    models pair with the collections given on the command line, else with ``None`` (the
+    collection they were trained on, resolved by their study fixture)."""
 
     config: pytest.Config
     settings: Settings
-    targets: list[tuple[str, str]]
+    models: list[str]
+    collections: list[str]
+    collections_given: bool
     output_dir: Path
     cache_dir: Path
     run: dict[str, Any]
     run_path: Path
     report_path: Path
     memo: dict[Any, Any] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def option(self, ini: str) -> Any:
         return option(self.config, ini)
+
+    @property
+    def targets(self) -> list[tuple[str, str]]:
+        """Cross-encoder targets (model, collection)."""
+        return self.targets_of("cross-encoder")
+
+    def targets_of(self, kind: str) -> list[tuple[str, str | None]]:
+        """(model, collection) pairs of the models of ``kind``; a generative model's own
+        collection is ``None`` unless collections were given on the command line."""
+        from fixtures.catalog import model_kind
+
+        for spec in self.models:
+            if spec not in self.kinds:
+                self.kinds[spec] = model_kind(spec, trust_remote_code=self.option("claims_trust_remote_code"))
+        chosen = [m for m in self.models if self.kinds[m] == kind]
+        if kind == "generative" and not self.collections_given:
+            return [(m, None) for m in chosen]
+        return [(m, c) for m in chosen for c in self.collections]
 
     def remember(self, key: Any, make: Any) -> Any:
         """One model or collection per session, however many targets share it."""
@@ -194,7 +230,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from suite.storage import default_run_path, environment_info, new_run
 
     models = config.getoption("claims_model") or config.getini("claims_models")
-    collections = config.getoption("claims_collection") or config.getini("claims_collections")
+    given = config.getoption("claims_collection")
+    collections = given or config.getini("claims_collections")
     settings = _settings(config)
     output_dir = _path_option(config, "claims_output_dir")
     cache_dir = _path_option(config, "claims_cache_dir") or Path(
@@ -211,7 +248,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CLAIMS_KEY] = ClaimsSession(
         config=config,
         settings=settings,
-        targets=[(m, c) for m in models for c in collections],
+        models=list(models),
+        collections=list(collections),
+        collections_given=bool(given),
         output_dir=output_dir,
         cache_dir=cache_dir,
         run=run,
@@ -228,9 +267,11 @@ _NOT_RECORDED = {
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "claims_target" in metafunc.fixturenames:
-        targets = metafunc.config.stash[CLAIMS_KEY].targets
-        metafunc.parametrize("claims_target", targets, ids=[f"{m}@{c}" for m, c in targets], scope="session")
+    for name, kind in TARGET_FIXTURES.items():
+        if name in metafunc.fixturenames:
+            targets = metafunc.config.stash[CLAIMS_KEY].targets_of(kind)
+            ids = [f"{m}@{c if c is not None else 'own'}" for m, c in targets]
+            metafunc.parametrize(name, targets, ids=ids, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -251,7 +292,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+def pytest_report_teststatus(report: pytest.CollectReport | pytest.TestReport, config: pytest.Config):
+    if not isinstance(report, pytest.TestReport):
+        return None
     verdict = dict(report.user_properties).get("claim_verdict")
     if verdict is None or report.when != "call":
         return None

@@ -33,6 +33,10 @@ bound on the power of Holm, BH and Bonferroni; alpha alone when m = 1 or uncorre
   effect of 0 stated.
 - Proportions (k of n queries against a reference proportion p0) follow the superiority and
   equivalence rules with exact binomial tests; their effect is k/n - p0.
+- Paired proportions (the same queries under two conditions, each a success or not) follow
+  the superiority rules with the exact McNemar test on the discordant queries; their effect
+  is the difference in success rates, and power is taken conditionally on the observed
+  number of discordant queries.
 - A claim of several comparisons requires all of them by default: SUPPORTED if every one is
   SUPPORTED, CONTRADICTED if any is CONTRADICTED, otherwise INCONCLUSIVE. A claim that
   requires any: SUPPORTED if any is SUPPORTED, CONTRADICTED if all are CONTRADICTED,
@@ -576,6 +580,83 @@ def proportion_comparison(
     return _judged(comparison, "none", alpha, min_power, alpha)
 
 
+def mcnemar_comparison(
+    label: str,
+    treatment: Sequence[bool],
+    control: Sequence[bool],
+    *,
+    hypothesis: str,
+    expected_effect: float | None = None,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    min_power: float = 0.8,
+) -> Comparison:
+    """Decide a hypothesis about two success rates on the same queries (e.g. the share of
+    queries a patch moves off rank 1 under two patches) by the exact McNemar test.
+
+    effect = rate(treatment) - rate(control) = (b - c) / n with b the queries where only the
+    treatment succeeds and c those where only the control does. The measured CI is Clopper-
+    Pearson on the treatment's count; the effect CI is exact conditionally on the b + c
+    discordant queries (Clopper-Pearson on b of b + c, mapped to (b - c) / n)."""
+    _check(hypothesis, ("greater", "less", "two-sided"), "hypothesis")
+    _check_declaration(hypothesis, None, expected_effect)
+    x = np.asarray(treatment, dtype=bool).ravel()
+    y = np.asarray(control, dtype=bool).ravel()
+    if x.shape != y.shape or x.size == 0:
+        raise ValueError(f"{label}: paired outcomes must be non-empty and of equal length, got {x.size} and {y.size}")
+    n = int(x.size)
+    b, c = int(np.sum(x & ~y)), int(np.sum(~x & y))
+    m = b + c
+    main = mcnemar(b, c, hypothesis)
+    difference = mcnemar(b, c, "two-sided")
+    if m:
+        low, high = clopper_pearson(b, m, confidence)
+        effect_ci = [m / n * (2 * low - 1), m / n * (2 * high - 1)]
+    else:
+        effect_ci = [0.0, 0.0]
+    sided = "two-sided" if hypothesis == "two-sided" else f"one-sided ({hypothesis})"
+    k = int(x.sum())
+    comparison = Comparison(
+        label=label,
+        measured=k / n,
+        ci=clopper_pearson(k, n, confidence),
+        reference=float(y.mean()),
+        effect=(b - c) / n,
+        effect_size=cohens_h(k / n, float(y.mean())),
+        effect_size_name="Cohen's h",
+        test=f"exact McNemar test, {sided}",
+        p_value=main.p_value,
+        p_corrected=main.p_value,
+        n=n,
+        power=None,
+        verdict=Verdict.INCONCLUSIVE,
+        reason="",
+        details={
+            "kind": "mcnemar",
+            "hypothesis": hypothesis,
+            "k": k,
+            "k_control": int(y.sum()),
+            "discordant": [b, c],
+            "margin": None,
+            "expected_effect": expected_effect,
+            "effect_ci": effect_ci,
+            "confidence": confidence,
+            "p_difference": difference.p_value,
+        },
+    )
+    return _judged(comparison, "none", alpha, min_power, alpha)
+
+
+def power_mcnemar(effect: float, n: int, discordant: int, alpha: float = 0.05, alternative: str = "greater") -> float:
+    """Power of the one-sided exact McNemar test to detect a difference in rates ``effect``
+    given ``discordant`` of the ``n`` queries differ: b of the discordant ones is binomial
+    with p = (1 + effect * n / discordant) / 2 (clipped to [0, 1])."""
+    if discordant <= 0:
+        return 0.0
+    p = min(max((1 + effect * n / discordant) / 2, 0.0), 1.0)
+    return power_binomial(p, discordant, 0.5, alpha, alternative)
+
+
 def correct_family(
     comparisons: Sequence[Comparison], method: str = "holm", alpha: float = 0.05
 ) -> list[Comparison]:
@@ -865,6 +946,10 @@ def _power(c: Comparison, level: float) -> float | None:
     hypothesis, expected = details["hypothesis"], details.get("expected_effect")
     if details["kind"] == "independent":
         return None
+    if details["kind"] == "mcnemar":
+        if expected is None or hypothesis == "two-sided":
+            return None
+        return power_mcnemar(expected, c.n, sum(details["discordant"]), level, hypothesis)
     if details["kind"] == "proportion":
         if hypothesis == "equivalent":
             return power_binomial_tost(c.n, details["p0"], details["margin"], level)

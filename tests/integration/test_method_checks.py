@@ -128,3 +128,141 @@ def test_uncorrected_head_screen_fails_calibration(monkeypatch):
     check = method_checks.check_false_positive_rate("heads", Settings(), n=30, heads=24)
     assert not check["passed"], check["detail"]
 
+
+
+# --------------------------------------------------------------------------- planted T5
+
+
+@pytest.fixture(scope="module")
+def t5_dir(tmp_path_factory) -> object:
+    return tmp_path_factory.mktemp("planted-t5")
+
+
+@pytest.fixture(scope="module")
+def t5_setup(t5_dir) -> method_checks.PlantedGenerativeSetup:
+    return method_checks.planted_generative_setup(t5_dir)
+
+
+@pytest.fixture
+def fresh_t5(t5_dir) -> method_checks.PlantedGenerativeSetup:
+    """A new study (studies cache what they measured), so a broken detector really runs."""
+    return method_checks.planted_generative_setup(t5_dir)
+
+
+def test_planted_t5_loads_as_a_checkpoint_and_answers_every_query(t5_setup):
+    study, planted = t5_setup.study, t5_setup.planted
+    assert study.model.describe()["docid_rule"].startswith("docids.json")
+    assert (study.model.n_layers, study.stages[planted.stage]) == (planted.decoder_layers, planted.layers)
+    assert len(study.correct) == len(study.eval_index) >= method_checks.MIN_CORRECT
+    assert (study.baseline_ranks == 1).all()
+
+
+@pytest.mark.parametrize("name", list(method_checks.PLANTED_GENERATIVE_CHECKS))
+def test_every_generative_detector_recovers_the_planted_stage(t5_setup, name):
+    check = method_checks.PLANTED_GENERATIVE_CHECKS[name](t5_setup)
+    assert check["kind"] == "planted"
+    assert check["passed"], check["detail"]
+    assert check["figures"]
+
+
+def test_planted_t5_checks_appear_in_the_report(t5_setup, tmp_path):
+    from reports.html import write_report
+    from suite.storage import add_method_check, new_run
+
+    run = new_run({"alpha": 0.05}, {"python": "3.11"})
+    for check in method_checks.PLANTED_GENERATIVE_CHECKS.values():
+        add_method_check(run, check(t5_setup))
+    path = write_report(run, tmp_path / "report.html") or tmp_path / "report.html"
+    section = path.read_text().split('id="method-checks"', 1)[1]
+    n = len(method_checks.PLANTED_GENERATIVE_CHECKS)
+    assert f"<strong>{n} of {n}</strong> passed" in section
+    assert "planted T5: stage patching" in section and "planted_stage_grid" in section
+
+
+def _run_t5(setup: method_checks.PlantedGenerativeSetup, name: str) -> dict:
+    check = method_checks.PLANTED_GENERATIVE_CHECKS[name](setup)
+    assert not check["passed"], check["detail"]
+    return check
+
+
+def test_stage_patching_with_zero_patches_ignored_fails(fresh_t5, monkeypatch):
+    """Patch.zero as a no-op (the hook engine drops zero patches): no cell moves the answer."""
+    from suite.interventions.decoder import Method
+    from suite.models import generative
+
+    real = generative.intervening
+    monkeypatch.setattr(generative, "intervening", lambda model, patches, index, recording=None: real(
+        model, [p for p in patches if p.method is not Method.ZERO], index, recording))
+    assert "zero 0/" in _run_t5(fresh_t5, "stage-patching")["detail"]
+
+
+def test_stage_patching_with_stages_off_by_one_fails(fresh_t5, monkeypatch):
+    """Stage II mapped to layers 5-9: the layer-4 copy and write survive every 'stage II' patch."""
+    from suite import generative_study
+    from suite.interventions.decoder import _split
+
+    monkeypatch.setattr(generative_study, "stages", lambda n: _split(n, 5, 10))
+    _run_t5(fresh_t5, "stage-patching")
+
+
+def test_logit_lens_skipping_the_final_norm_fails(fresh_t5, monkeypatch):
+    """The lens without the final norm reads the decoy dimension: the answer is never first."""
+    from suite.models.generative import GenerativeRetriever
+
+    real = GenerativeRetriever.unembed
+    monkeypatch.setattr(GenerativeRetriever, "unembed",
+                        lambda self, v, normed=True, **kw: real(self, v, normed=False, **kw))
+    _run_t5(fresh_t5, "logit-lens")
+
+
+def test_logit_lens_that_cannot_skip_the_norm_fails(fresh_t5, monkeypatch):
+    """normed=False ignored: the contrast that shows the norm matters is gone."""
+    from suite.models.generative import GenerativeRetriever
+
+    real = GenerativeRetriever.unembed
+    monkeypatch.setattr(GenerativeRetriever, "unembed",
+                        lambda self, v, normed=True, **kw: real(self, v, normed=True, **kw))
+    _run_t5(fresh_t5, "logit-lens")
+
+
+def test_data_driven_stages_shifted_fail(fresh_t5, monkeypatch):
+    from suite import generative_study
+    from suite.interventions.decoder import _split
+
+    real = generative_study.data_driven_stages
+
+    def shifted(ratios):
+        found = real(ratios)
+        n = sum(map(len, found.values()))
+        return _split(n, len(found["I"]) + 1, len(found["I"]) + len(found["II"]))
+
+    monkeypatch.setattr(generative_study, "data_driven_stages", shifted)
+    _run_t5(fresh_t5, "contribution-profile")
+
+
+def test_outputs_recorded_under_the_wrong_component_fail(fresh_t5, monkeypatch):
+    """Cross-attention and MLP outputs stored under each other's name: the 'MLP' sums are the
+    copies, which name no document, and the profile's stages come out inverted."""
+    from suite.interventions.decoder import Component
+    from suite.models.generative import GenerativeRetriever
+
+    real = GenerativeRetriever._store
+
+    def swapped(recording, store, index):
+        outputs = recording.outputs
+        recording.outputs = {**outputs, Component.MLP: outputs[Component.CROSS_ATTENTION],
+                             Component.CROSS_ATTENTION: outputs[Component.MLP]}
+        real(recording, store, index)
+
+    monkeypatch.setattr(GenerativeRetriever, "_store", staticmethod(swapped))
+    _run_t5(fresh_t5, "component-sums")
+    _run_t5(fresh_t5, "contribution-profile")
+
+
+def test_t5_checks_fail_on_too_few_correct_queries(fresh_t5, monkeypatch):
+    from suite.generative_study import GenerativeStudy
+
+    too_few = property(lambda self: self.eval_index[: method_checks.MIN_CORRECT - 1])
+    monkeypatch.setattr(GenerativeStudy, "correct", too_few)
+    for name in method_checks.PLANTED_GENERATIVE_CHECKS:
+        assert f"need >= {method_checks.MIN_CORRECT}" in _run_t5(fresh_t5, name)["detail"]
