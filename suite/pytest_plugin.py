@@ -274,6 +274,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(name, targets, ids=ids, scope="session")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the claims of a model kind no model of this session has (the GR claims when only
+    cross-encoders are named), rather than report each as skipped for an empty parameter set."""
+    session = config.stash.get(CLAIMS_KEY, None)
+    if session is None:
+        return
+    absent = {name for name, kind in TARGET_FIXTURES.items() if not session.targets_of(kind)}
+    if not absent:
+        return
+    dropped = [item for item in items if absent & set(getattr(item, "fixturenames", ()))]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+
+
 @pytest.fixture(scope="session")
 def claims(pytestconfig: pytest.Config) -> ClaimsSession:
     """This session's claims state: settings, the run being written, evaluation and asserts."""
