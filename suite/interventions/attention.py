@@ -245,24 +245,18 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
     else:
         additive = query.new_zeros(query.shape[0], 1, query.shape[2], key.shape[2])
 
-    pre_blocked = None
-    post_blocked = None
-    for directions, heads, mode in plan.blocked:
-        cache_key = ("blocked", directions)
-        if cache_key not in active.cache:
-            active.cache[cache_key] = blocked_mask(active.parts, directions)
-        head_sel = torch.zeros(1, n_heads, 1, 1, dtype=torch.bool, device=query.device)
-        head_sel[0, list(heads)] = True
-        block = active.cache[cache_key] & head_sel
-        if mode is Mode.PRE_SOFTMAX:
-            pre_blocked = block if pre_blocked is None else pre_blocked | block
-        else:
-            post_blocked = block if post_blocked is None else post_blocked | block
-
+    pre_blocked, post_blocked = _blocked(active, plan, n_heads)
     use_sdpa = active.backend == "sdpa" and active.recorder is None and post_blocked is None
+    alive = None
     if pre_blocked is not None:
-        # where(), not addition: finfo.min + finfo.min overflows to -inf and NaNs the softmax.
-        additive = torch.where(pre_blocked, min_value, additive.expand(pre_blocked.shape[0], n_heads, -1, -1))
+        # Every layer of one forward pass shares the mask: build it (and the rows it leaves
+        # alive) once per batch, not once per layer.
+        key_ = ("masked", tuple(plan.blocked), n_heads, query.dtype)
+        if key_ not in active.cache:
+            # where(), not addition: finfo.min + finfo.min overflows to -inf and NaNs the softmax.
+            masked = torch.where(pre_blocked, min_value, additive.expand(pre_blocked.shape[0], n_heads, -1, -1))
+            active.cache[key_] = (masked.to(query.dtype), _row_alive(pre_blocked, attention_mask, query.dtype))
+        additive, alive = active.cache[key_]
     if use_sdpa:
         output = torch.nn.functional.scaled_dot_product_attention(
             query, key, value, attn_mask=additive.to(query.dtype), scale=scaling
@@ -273,11 +267,11 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
         probs = torch.softmax(scores, dim=-1)
         if post_blocked is not None:
             probs = probs.masked_fill(post_blocked, 0.0)
-        if pre_blocked is not None:
-            probs = probs * _row_alive(pre_blocked, attention_mask, probs.dtype)
+        if alive is not None:
+            probs = probs * alive
         output = torch.matmul(probs, value)
-    if pre_blocked is not None and use_sdpa:
-        output = output * _row_alive(pre_blocked, attention_mask, output.dtype)
+    if alive is not None and use_sdpa:
+        output = output * alive
     if plan.zero_heads:
         keep = torch.ones(1, n_heads, 1, 1, dtype=output.dtype, device=output.device)
         keep[0, sorted(plan.zero_heads)] = 0.0
@@ -285,6 +279,28 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
     if active.recorder is not None:
         active.recorder(layer, probs)
     return output.transpose(1, 2).contiguous(), probs
+
+
+def _blocked(active: _Active, plan: _LayerPlan, n_heads: int) -> tuple[Any, Any]:
+    """(pre-softmax, post-softmax) boolean masks [batch, heads, query, key] of a layer's plan,
+    each None when empty; cached per batch, since layers with the same plan share them."""
+    import torch
+
+    cache_key = ("plan", tuple(plan.blocked), n_heads)
+    if cache_key not in active.cache:
+        pre = post = None
+        for directions, heads, mode in plan.blocked:
+            if ("blocked", directions) not in active.cache:
+                active.cache[("blocked", directions)] = blocked_mask(active.parts, directions)
+            head_sel = torch.zeros(1, n_heads, 1, 1, dtype=torch.bool, device=active.parts.device)
+            head_sel[0, list(heads)] = True
+            block = active.cache[("blocked", directions)] & head_sel
+            if mode is Mode.PRE_SOFTMAX:
+                pre = block if pre is None else pre | block
+            else:
+                post = block if post is None else post | block
+        active.cache[cache_key] = (pre, post)
+    return active.cache[cache_key]
 
 
 def _row_alive(blocked: torch.Tensor, attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
