@@ -280,11 +280,9 @@ class GenerativeStudy:
 
     def data_driven_stages(self) -> dict[str, tuple[int, ...]]:
         """Stage boundaries read off this model's contribution profile (GR-2), reported beside the mapped ones."""
-        if "data_stages" not in self._derived:
-            from suite.analyses.generative import contribution_ratios
+        from suite.analyses.generative import contribution_ratios
 
-            self._derived["data_stages"] = data_driven_stages(contribution_ratios(self.correct_pass()))
-        return self._derived["data_stages"]
+        return self.derived("data_stages", lambda: data_driven_stages(contribution_ratios(self.correct_pass())))
 
     def derived(self, key: str, compute: Any) -> Any:
         """A result several claims share, computed once per study."""

@@ -283,10 +283,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     absent = {name for name, kind in TARGET_FIXTURES.items() if not session.targets_of(kind)}
     if not absent:
         return
-    dropped = [item for item in items if absent & set(getattr(item, "fixturenames", ()))]
+    kept, dropped = [], []
+    for item in items:
+        (dropped if absent & set(getattr(item, "fixturenames", ())) else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if item not in dropped]
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
