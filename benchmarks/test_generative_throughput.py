@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from suite.interventions.decoder import grid_patches
-from suite.models.generative import GenerativeRetriever
+from suite.generative.interventions import grid_patches
+from suite.generative.model import GenerativeRetriever
 
 N_QUERIES = 60
 WORDS = ("what who when where river city war film song team year born wrote founded largest first capital "

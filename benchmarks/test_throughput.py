@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from fixtures.catalog import resolve_collection, resolve_model
-from suite.interventions.attention import DirectionAblation, expand
+from fixtures.embedded import resolve_collection, resolve_model
+from suite.cross_encoder.interventions import DirectionAblation, expand
 
 N_PAIRS = 256
 BATCH = 32

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.claims import load_claims
+from suite.core.claims import load_claims
 
 CLAIMS = load_claims(Path(__file__).with_name("cross_encoder.toml"))
 

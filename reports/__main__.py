@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from reports.html import write_report
-from suite.storage import RunFormatError, latest_run, load_run
+from suite.core.runs import RunFormatError, latest_run, load_run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Render a run document (see :mod:`suite.storage`) as one self-contained HTML file.
+"""Render a run document (see :mod:`suite.core.runs`) as one self-contained HTML file.
 
 The page needs nothing but itself: CSS and the little JavaScript it has (table sorting,
 opening collapsed sections before printing) are inline, figures are inline SVG, there is
@@ -1296,7 +1296,7 @@ def _stages(value: Any, layers: int) -> tuple[dict[str, list[int]] | None, dict[
 
 
 def _span(layers: list[int]) -> str:
-    """[4, 5, 6] -> "4-6" (as suite.interventions.decoder.layer_label)."""
+    """[4, 5, 6] -> "4-6" (as suite.generative.interventions.layer_label)."""
     if not layers:
         return "none"
     if len(layers) > 1 and layers == list(range(layers[0], layers[-1] + 1)):
@@ -2019,9 +2019,9 @@ def render_promoted_tokens(data: dict[str, Any], context: dict[str, Any]) -> str
 
 
 def verdict_rules() -> str | None:
-    """The 'Verdict rules' section of ``suite.stats``'s docstring, or None if there is none."""
+    """The 'Verdict rules' section of ``suite.core.stats``'s docstring, or None if there is none."""
     try:
-        module = importlib.import_module("suite.stats")
+        module = importlib.import_module("suite.core.stats")
     except Exception:  # absent, or broken while another engineer writes it
         return None
     return docstring_section(module.__doc__ or "", "Verdict rules")
@@ -2461,14 +2461,14 @@ def _rules(run: dict[str, Any]) -> str:
     text = verdict_rules()
     if text is None:
         body = (
-            '<p class="muted">The verdict rules are stated in the docstring of <code>suite.stats</code>, '
+            '<p class="muted">The verdict rules are stated in the docstring of <code>suite.core.stats</code>, '
             "which is not available (or has no “Verdict rules” section) in the installation that rendered "
             "this report. Each verdict's own reason is given on its claim card.</p>"
         )
     else:
         body = (
             f'<div class="rules">{esc(text)}</div>'
-            '<p class="muted small">From the docstring of <code>suite.stats</code> in the installation that '
+            '<p class="muted small">From the docstring of <code>suite.core.stats</code> in the installation that '
             "rendered this report.</p>"
         )
     return f'<section id="rules"><h2>How verdicts are decided</h2>{body}</section>'
@@ -2678,6 +2678,6 @@ def render_report(run: dict[str, Any]) -> str:
 
 def write_report(run: dict[str, Any], path: str | Path) -> Path:
     """Render ``run`` and write it to ``path`` (atomically, folders created); returns the path."""
-    from suite.storage import write_text_atomic
+    from suite.core.runs import write_text_atomic
 
     return write_text_atomic(render_report(run), Path(path))

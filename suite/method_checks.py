@@ -4,12 +4,12 @@ A claim's verdict is only as good as the instrument behind it. Two kinds of chec
 that testable, and every ``pytest claims/`` run records them in its report:
 
 * ``planted``: each cross-encoder detector runs, through the same code the claims use,
-  on :mod:`suite.planted`'s model, where the answer is known: the CE-6 screen must name
+  on :mod:`suite.cross_encoder.planted`'s model, where the answer is known: the CE-6 screen must name
   the planted matching head (and not the no-op head), CE-9's alignment rank it first,
   CE-10's decomposition give it a large context-free share, ablating it (CE-8) drop
   nDCG@10 below ablating any other head of its layer, and ablating directions (CE-5)
   hurt exactly the planted paths; and each generative-retrieval detector on
-  :mod:`suite.planted_generative`'s T5, whose answer lives in decoder stage II: Table 3's
+  :mod:`suite.generative.planted`'s T5, whose answer lives in decoder stage II: Table 3's
   stage patching (zero and mean) must move the answer off rank 1 only for that stage's
   cross-attention and MLPs, the logit lens first see it there, the contribution profile put
   its boundaries there, and only the MLPs' summed outputs name the document;
@@ -18,7 +18,7 @@ that testable, and every ``pytest claims/`` run records them in its report:
   Monte-Carlo standard errors; the analytic power must match simulated power.
 
 A check is a dict ``{"name", "kind", "passed", "detail", "figures", ...}`` (see
-:func:`suite.storage.add_method_check`); figures use the report's existing kinds.
+:func:`suite.core.runs.add_method_check`); figures use the report's existing kinds.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from suite import stats
-from suite.claims import Settings
-from suite.planted import PlantedCrossEncoder
-from suite.planted_generative import PlantedGenerative
+from suite.core import stats
+from suite.core.claims import Settings
+from suite.cross_encoder.planted import PlantedCrossEncoder
+from suite.generative.planted import PlantedGenerative
 
 Check = dict[str, Any]
 Setup = TypeVar("Setup")
@@ -58,7 +58,7 @@ class PlantedSetup:
     """The planted cross-encoder measured on its collection, as a claims study."""
 
     planted: PlantedCrossEncoder
-    study: Any  # suite.study.CrossEncoderStudy
+    study: Any  # suite.cross_encoder.study.CrossEncoderStudy
     settings: Settings
 
     @property
@@ -76,10 +76,13 @@ def planted_setup(directory: str | Path, settings: Settings | None = None, *, qu
 
     Scores are not cached on disk: the model is tiny and every check should measure afresh.
     """
-    from suite.collections import build_reranking_set
-    from suite.models.crossencoder import CrossEncoder
-    from suite.planted import build_planted_cross_encoder, planted_collection
-    from suite.study import CrossEncoderStudy
+    from suite.core.collections import build_reranking_set
+    from suite.cross_encoder.model import CrossEncoder
+    from suite.cross_encoder.planted import (
+        build_planted_cross_encoder,
+        planted_collection,
+    )
+    from suite.cross_encoder.study import CrossEncoderStudy
 
     directory = Path(directory)
     planted = build_planted_cross_encoder(directory, seed=seed)
@@ -103,7 +106,7 @@ def _check(name: str, kind: str, passed: bool, detail: str, figures: dict[str, A
 
 def check_matching_screen(setup: PlantedSetup) -> Check:
     """CE-6's screen (relevant vs easy negatives, corrected over all heads) names the planted head first."""
-    from suite.measurements.ce_heads import SCREENED, screen
+    from suite.cross_encoder.measurements.heads import SCREENED, screen
 
     found = screen(setup.study, setup.settings, "easy")
     heads = found.heads()
@@ -132,7 +135,7 @@ def check_matching_screen(setup: PlantedSetup) -> Check:
 
 def check_alignment(setup: PlantedSetup) -> Check:
     """CE-9's query-key alignment ranks the planted head first (its W_Q W_K^T is a scaled identity)."""
-    from suite.analyses import query_key
+    from suite.cross_encoder.analyses import query_key
 
     model = setup.study.model
     values = query_key.alignments(model.model, model.n_heads)
@@ -152,7 +155,7 @@ def check_alignment(setup: PlantedSetup) -> Check:
 def check_decomposition(setup: PlantedSetup) -> Check:
     """CE-10: the context-free part explains most of the planted head's query/document logits,
     more than for any other head of its layer (whose keys and queries read layer 0's context)."""
-    from suite.analyses import decomposition
+    from suite.cross_encoder.analyses import decomposition
 
     study, planted = setup.study, setup.planted
     layer = planted.matching_head[0]
@@ -171,7 +174,7 @@ def check_decomposition(setup: PlantedSetup) -> Check:
 
 def check_head_ablation(setup: PlantedSetup) -> Check:
     """CE-8-style: zeroing the planted head drops nDCG@10, more than zeroing any other head of its layer."""
-    from suite.interventions.attention import HeadAblation
+    from suite.cross_encoder.interventions import HeadAblation
 
     study, settings, planted = setup.study, setup.settings, setup.planted
     layer = planted.matching_head[0]
@@ -204,8 +207,12 @@ def check_head_ablation(setup: PlantedSetup) -> Check:
 def check_directions(setup: PlantedSetup) -> Check:
     """CE-5-style: of the 25 directions, ablating exactly the planted paths (Query->Document,
     where matching happens, and Document->[CLS], where the aggregator reads it) hurts nDCG@10."""
-    from suite.interventions.attention import Direction, DirectionAblation, all_directions
-    from suite.measurements.ce_directions import _direction_figure
+    from suite.cross_encoder.interventions import (
+        Direction,
+        DirectionAblation,
+        all_directions,
+    )
+    from suite.cross_encoder.measurements.directions import _direction_figure
 
     study, settings = setup.study, setup.settings
     baseline = study.quality(label="baseline")
@@ -272,11 +279,11 @@ class PlantedGenerativeSetup:
     """The planted DSI model measured on its collection, as a GR claims study."""
 
     planted: PlantedGenerative
-    study: Any  # suite.generative_study.GenerativeStudy
+    study: Any  # suite.generative.study.GenerativeStudy
 
     @property
     def stage_label(self) -> str:
-        from suite.interventions.decoder import layer_label
+        from suite.generative.interventions import layer_label
 
         return f"stage {self.planted.stage} (layers {layer_label(self.planted.layers)})"
 
@@ -284,9 +291,12 @@ class PlantedGenerativeSetup:
 def planted_generative_setup(directory: str | Path, *, per_document: int = 4, seed: int = 0) -> PlantedGenerativeSetup:
     """Build the planted T5 in ``directory`` (well under a second), load it as users' checkpoints
     load, and wrap it with its collection. No disk cache: every check measures afresh."""
-    from suite.generative_study import GenerativeStudy
-    from suite.models.generative import GenerativeRetriever
-    from suite.planted_generative import build_planted_generative, planted_generative_collection
+    from suite.generative.model import GenerativeRetriever
+    from suite.generative.planted import (
+        build_planted_generative,
+        planted_generative_collection,
+    )
+    from suite.generative.study import GenerativeStudy
 
     planted = build_planted_generative(directory, seed=seed)
     model = GenerativeRetriever.load(planted.path, name="planted:dsi-stage-II")
@@ -312,8 +322,8 @@ def _share(hits: np.ndarray) -> str:
 def check_stage_patching(setup: PlantedGenerativeSetup) -> Check:
     """GR-3's Table 3 grid (zero and mean) through the claim's own cell code: only stage II's
     cross-attention and MLP cells move the answer off rank 1."""
-    from suite.interventions.decoder import Component, layer_label
-    from suite.measurements.gr_patching import _stage_cell
+    from suite.generative.interventions import Component, layer_label
+    from suite.generative.measurements.patching import _stage_cell
 
     name = "planted T5: stage patching moves the answer only in the planted cells"
     if (failed := _too_few(setup, name)) is not None:
@@ -357,8 +367,8 @@ def _layer_counts(first: np.ndarray) -> str:
 def check_logit_lens(setup: PlantedGenerativeSetup) -> Check:
     """GR-7's lens (the claim's own, with the final norm): the document first reaches rank 1
     inside the planted stage; a lens skipping the norm reads the decoy dimension and does not."""
-    from suite.analyses import generative
-    from suite.measurements.gr_lens import lens
+    from suite.generative import analyses as generative
+    from suite.generative.measurements.lens import lens
 
     name = "planted T5: the logit lens first finds the document in the planted stage"
     if (failed := _too_few(setup, name)) is not None:
@@ -384,7 +394,7 @@ def check_logit_lens(setup: PlantedGenerativeSetup) -> Check:
 def check_contribution_profile(setup: PlantedGenerativeSetup) -> Check:
     """GR-2's data-driven stages (the study's own, from the contribution ratios) put the
     boundaries where the planted stage begins and ends."""
-    from suite.interventions.decoder import layer_label
+    from suite.generative.interventions import layer_label
 
     name = "planted T5: the contribution profile puts the stage boundaries at the planted ones"
     if (failed := _too_few(setup, name)) is not None:
@@ -402,8 +412,8 @@ def check_contribution_profile(setup: PlantedGenerativeSetup) -> Check:
 def check_component_sums(setup: PlantedGenerativeSetup) -> Check:
     """GR-8 as the claim reads it: logits from the summed MLP outputs name the document, from
     the summed cross-attention outputs (which only carry the copies MLPs read) they do not."""
-    from suite.analyses import generative
-    from suite.interventions.decoder import Component
+    from suite.generative import analyses as generative
+    from suite.generative.interventions import Component
 
     name = "planted T5: only the MLPs' summed outputs name the document"
     if (failed := _too_few(setup, name)) is not None:

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from suite.claims import Claim, Settings
-from suite.interventions.attention import Convention, Mode
-from suite.results import ClaimResult, Verdict
+from suite.core.claims import Claim, Settings
+from suite.core.results import ClaimResult, Verdict
+from suite.cross_encoder.interventions import Convention, Mode
 
 # A cross-encoder runs the CE claims on the default collections; a generative (DSI) model runs
 # the GR claims on the collection it was trained on unless --claims-collection names others.
@@ -118,7 +118,7 @@ def _choice(config: pytest.Config, ini: str, allowed: tuple[str, ...]) -> str:
 class ClaimsSession:
     """State of one pytest session's claims, kept in ``config.stash``.
 
-    ``models`` are of two kinds, told apart by :func:`fixtures.catalog.model_kind` when a
+    ``models`` are of two kinds, told apart by :func:`fixtures.embedded.model_kind` when a
     claim test first asks for them: cross-encoders pair with every collection; generative
     models pair with the collections given on the command line, else with ``None`` (the
     collection they were trained on, resolved by their study fixture)."""
@@ -147,7 +147,7 @@ class ClaimsSession:
     def targets_of(self, kind: str) -> list[tuple[str, str | None]]:
         """(model, collection) pairs of the models of ``kind``; a generative model's own
         collection is ``None`` unless collections were given on the command line."""
-        from fixtures.catalog import model_kind
+        from fixtures.embedded import model_kind
 
         for spec in self.models:
             if spec not in self.kinds:
@@ -175,7 +175,7 @@ class ClaimsSession:
             yield
 
     def add_target(self, model: dict[str, Any], collection: dict[str, Any]) -> None:
-        from suite.storage import save_run
+        from suite.core.runs import save_run
 
         entry = {"model": model, "collection": collection}
         if entry not in self.run["targets"]:
@@ -184,7 +184,7 @@ class ClaimsSession:
 
     def evaluate(self, claim: Claim, study: Any) -> ClaimResult:
         """Measure ``claim`` on ``study`` and store the result in the run at once."""
-        from suite.storage import add_claim_result, save_run
+        from suite.core.runs import add_claim_result, save_run
 
         with self.visible():
             result = claim.evaluate(study, self.settings)
@@ -194,7 +194,7 @@ class ClaimsSession:
 
     def record_check(self, check: dict[str, Any]) -> dict[str, Any]:
         """Store a method check (see :mod:`suite.method_checks`) in the run at once; returns it."""
-        from suite.storage import add_method_check, save_run
+        from suite.core.runs import add_method_check, save_run
 
         add_method_check(self.run, check)
         save_run(self.run, self.run_path)
@@ -227,7 +227,7 @@ def _settings(config: pytest.Config) -> Settings:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    from suite.storage import default_run_path, environment_info, new_run
+    from suite.core.runs import default_run_path, environment_info, new_run
 
     models = config.getoption("claims_model") or config.getini("claims_models")
     given = config.getoption("claims_collection")
@@ -321,7 +321,7 @@ def pytest_report_teststatus(report: pytest.CollectReport | pytest.TestReport, c
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from reports.html import write_report
-    from suite.storage import compare_runs, latest_run, load_run, save_run
+    from suite.core.runs import compare_runs, latest_run, load_run, save_run
 
     state = session.config.stash.get(CLAIMS_KEY, None)
     if state is None or not (state.run["claims"] or state.run.get("method_checks")):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from suite.claims import load_claims
-from suite.storage import load_run
+from suite.core.claims import load_claims
+from suite.core.runs import load_run
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """The GR claims on the embedded DSI model, as `pytest claims/ -k GR` runs them by default.
 
 The model, its pre-trained T5 and its held-out companion are built by the project
-(fixtures.dsi, "embedded:dsi-synthetic"; about 7 minutes once, then cached) and checked on
+(fixtures.generative, "embedded:dsi-synthetic"; about 7 minutes once, then cached) and checked on
 the generated collection's query phrasings they were not trained on.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from suite.claims import load_claims
-from suite.storage import load_run
+from suite.core.claims import load_claims
+from suite.core.runs import load_run
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from reports.browser import check_renders, find_chromium
 from reports.html import write_report
+from tests.browser import check_renders, find_chromium
 
 pytestmark = pytest.mark.skipif(
     find_chromium() is None,

@@ -7,8 +7,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from suite.analyses.query_key import alignment_of, decompose_logits, explained_share, head_alignment, qk_matrix
-from suite.strategies import query_key_matrices
+from suite.cross_encoder.analyses.query_key import (
+    alignment_of,
+    decompose_logits,
+    explained_share,
+    head_alignment,
+    qk_matrix,
+)
+from tests.strategies import query_key_matrices
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

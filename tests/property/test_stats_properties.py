@@ -1,4 +1,4 @@
-"""Invariants of suite.stats (and of the strategies in suite.strategies) for generated data."""
+"""Invariants of suite.core.stats (and of the strategies in tests.strategies) for generated data."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from suite import stats
-from suite.results import Verdict
-from suite.strategies import attention_maps, paired_samples, pvalues, qrels, query_key_matrices, rankings
+from suite.core import stats
+from suite.core.results import Verdict
+from tests.strategies import (
+    attention_maps,
+    paired_samples,
+    pvalues,
+    qrels,
+    query_key_matrices,
+    rankings,
+)
 
 QUICK = settings(max_examples=60, deadline=None)
 SLOW = settings(max_examples=25, deadline=None)

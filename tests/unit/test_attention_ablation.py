@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from suite.interventions import attention
-from suite.interventions.attention import (
+from suite.cross_encoder import interventions as attention
+from suite.cross_encoder.interventions import (
     Convention,
     Direction,
     DirectionAblation,
@@ -16,7 +16,7 @@ from suite.interventions.attention import (
     expand,
     intervening,
 )
-from suite.models.parts import PADDING, Part
+from suite.cross_encoder.parts import PADDING, Part
 
 # Two pairs: [CLS] q q [SEP] d d d [SEP] and a shorter one padded at the end.
 PARTS = torch.tensor([[0, 1, 1, 2, 3, 3, 3, 4], [0, 1, 2, 3, 3, 4, PADDING, PADDING]])

@@ -1,7 +1,7 @@
 """The suite proving its instruments: under a null, each decision says SUPPORTED at most at
 rate alpha (+ 3 Monte-Carlo standard errors), and the analytic power matches simulation.
 
-Every figure comes from suite.stats.simulate_false_positive_rate / simulate_power, the same
+Every figure comes from suite.core.stats.simulate_false_positive_rate / simulate_power, the same
 functions the report's "method checks" section shows; all are seeded.
 """
 
@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from suite import stats
+from suite.core import stats
 
 N_SIMS = 1000
 

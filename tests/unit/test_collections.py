@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import pytest
 
-from suite.collections import (
+from suite.core.collections import (
     Collection,
     CollectionError,
     Group,

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from suite.interventions.attention import DirectionAblation, HeadAblation, expand
-from suite.models.crossencoder import CrossEncoder, ModelError
-from suite.models.parts import PADDING, Part
+from suite.core.models import ModelError
+from suite.cross_encoder.interventions import DirectionAblation, HeadAblation, expand
+from suite.cross_encoder.model import CrossEncoder
+from suite.cross_encoder.parts import PADDING, Part
 
 PAIRS = [
     ("how long do fleas live", "A flea can live up to a year, depending on its hosts and the climate."),

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures.catalog import model_kind
-from fixtures.dsi import (
+from fixtures.embedded import model_kind
+from fixtures.generative import (
     DSIRecipe,
     PretrainRecipe,
     _held_out,
@@ -28,7 +28,7 @@ from fixtures.dsi import (
     synthetic_dsi_data,
 )
 from fixtures.synthetic import synthetic_collection
-from suite.models.crossencoder import ModelError
+from suite.core.models import ModelError
 
 SENTINELS = list(range(1000, 1100))
 EOS = 2

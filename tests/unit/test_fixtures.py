@@ -6,12 +6,17 @@ import json
 
 import pytest
 
-from fixtures.catalog import EMBEDDED_COLLECTIONS, EMBEDDED_MODELS, resolve_collection, resolve_model
+from fixtures.cross_encoder import Recipe, build_cross_encoder, training_groups
+from fixtures.embedded import (
+    EMBEDDED_COLLECTIONS,
+    EMBEDDED_MODELS,
+    resolve_collection,
+    resolve_model,
+)
 from fixtures.synthetic import ATTRIBUTES, synthetic_collection
-from fixtures.training import Recipe, build_cross_encoder, training_groups
-from suite.bm25 import tokenize
-from suite.collections import CollectionError, build_reranking_set
-from suite.models.crossencoder import ModelError
+from suite.core.bm25 import tokenize
+from suite.core.collections import CollectionError, build_reranking_set
+from suite.core.models import ModelError
 
 
 def test_generation_is_deterministic_and_splits_entities():

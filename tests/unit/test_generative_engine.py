@@ -9,10 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from suite.analyses import generative as an
-from suite.interventions.decoder import Component, Method, Patch, data_driven_stages, layer_label, stages
-from suite.models.crossencoder import ModelError
-from suite.models.generative import GenerativeRetriever
+from suite.core.models import ModelError
+from suite.generative import analyses as an
+from suite.generative.interventions import (
+    Component,
+    Method,
+    Patch,
+    data_driven_stages,
+    layer_label,
+    stages,
+)
+from suite.generative.model import GenerativeRetriever
 
 N_WORDS, N_DOCS = 61, 10
 QUERIES = ["w1 w2 w3", "w4 w5", "w7 w8 w9 w10 w11", "w3", "w12 w13 w14 w15 w16 w17 w18"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from reports.html import FIGURE_RENDERERS, render_figure, write_report
 from suite import method_checks
-from suite.claims import Settings
-from suite.storage import add_method_check, new_run
+from suite.core.claims import Settings
+from suite.core.runs import add_method_check, new_run
 
 
 def test_calibration_check_is_drawn_in_the_method_checks_section(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 
 from reports import html as report
 from reports.html import docstring_section, render_report, write_report
-from suite.storage import load_run, save_run
+from suite.core.runs import load_run, save_run
 
 ROOT = Path(__file__).resolve().parents[2]
 XSS = "<script>alert(1)</script>"
@@ -213,7 +213,7 @@ def test_comparison_and_method_check_sections(page, example_run):
 
 
 def test_an_empty_or_odd_run_still_renders():
-    from suite.storage import new_run
+    from suite.core.runs import new_run
 
     run = new_run({}, {})
     page = render_report(run)
@@ -234,7 +234,7 @@ def test_unfinished_run_is_flagged(example_run):
 
 
 def test_verdict_rules_come_from_suite_stats_or_are_not_invented(example_run, monkeypatch):
-    fake = types.ModuleType("suite.stats")
+    fake = types.ModuleType("suite.core.stats")
     fake.__doc__ = """Statistics of claims.
 
     Verdict rules
@@ -246,14 +246,14 @@ def test_verdict_rules_come_from_suite_stats_or_are_not_invented(example_run, mo
     -----------
     Holm by default.
     """
-    monkeypatch.setitem(sys.modules, "suite.stats", fake)
+    monkeypatch.setitem(sys.modules, "suite.core.stats", fake)
     page = render_report(example_run)
     assert "A superiority comparison is SUPPORTED when p_corrected &lt; alpha &amp; its effect" in page
     assert "Holm by default" not in page  # the next section is not part of the rules
 
     fake.__doc__ = "Statistics without a rules section."
     assert "not available (or has no" in render_report(example_run)
-    monkeypatch.setitem(sys.modules, "suite.stats", None)  # import fails
+    monkeypatch.setitem(sys.modules, "suite.core.stats", None)  # import fails
     page = render_report(example_run)
     assert "not available (or has no" in page and "SUPPORTED when" not in page
 

@@ -1,4 +1,4 @@
-"""suite.stats against hand calculations, scipy, and every branch of the verdict rules."""
+"""suite.core.stats against hand calculations, scipy, and every branch of the verdict rules."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from suite import stats
-from suite.results import Verdict
+from suite.core import stats
+from suite.core.results import Verdict
 
 ALTERNATIVES = ["two-sided", "greater", "less"]
 

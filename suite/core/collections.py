@@ -1,0 +1,677 @@
+"""Test collections and the re-ranking sets the claims are measured on.
+
+One interface for every source: an ``ir_datasets`` id, a local directory in the
+formats of TREC / BEIR / Cranfield, or a generated collection. Every loader
+returns a :class:`Collection`; :func:`build_reranking_set` turns it into the
+papers' setting (re-rank a first-stage candidate list, with relevant, hard-negative
+and easy-negative groups).
+
+Conventions every loader follows, so that collections are comparable:
+
+* grades are integers, higher is better, 0 = judged not relevant (TREC DL: 0-3);
+* Cranfield's Cleverdon codes (1 = complete answer ... 4 = minimum interest, see
+  ``cranqrel.readme``) become ``5 - code`` (4 ... 1), so every judged Cranfield pair counts
+  as relevant to some degree and ``relevant_grade = 2`` keeps codes 1-3. Its ``-1`` lines
+  mark the source document each question was written from (one per query), not a
+  judged non-relevant one, so they are dropped rather than made hard negatives;
+* texts are whitespace-normalised (the same passage arrives with different spacing from
+  different sources), and a BEIR title is prepended to its text when non-empty;
+* a run is ranked best first: by score, ties by the file's own rank.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from fnmatch import fnmatch
+from functools import cached_property
+from pathlib import Path
+
+
+class CollectionError(ValueError):
+    """Bad collection input; the message names the file (and line) at fault."""
+
+
+@dataclass
+class Collection:
+    """Queries, documents, graded judgements and (optionally) a first-stage run."""
+
+    id: str
+    queries: dict[str, str]
+    documents: Mapping[str, str]
+    qrels: dict[str, dict[str, int]]
+    run: dict[str, list[tuple[str, float]]] | None = None
+    description: str = ""
+
+
+class Group(str, Enum):
+    """Why a candidate is in the set, as in the cross-encoder paper (r = grade)."""
+
+    RELEVANT = "relevant"  # judged grade >= relevant_grade
+    PARTIAL = "partial"  # judged, 0 < grade < relevant_grade
+    HARD = "hard"  # judged 0 (r = 0)
+    EASY = "easy"  # a seeded random passage of another query (r = -1)
+    UNJUDGED = "unjudged"  # first-stage candidate without judgement
+
+
+@dataclass(frozen=True)
+class Candidate:
+    docid: str
+    text: str
+    grade: int  # judged grade; unjudged and easy negatives count 0 for nDCG
+    group: Group
+    first_stage_score: float | None = None
+
+
+@dataclass
+class RerankQuery:
+    qid: str
+    text: str
+    candidates: list[Candidate]  # first-stage list, ranked; the nDCG ranking pool
+    extra: list[Candidate] = field(default_factory=list)  # judged / easy pairs outside the pool
+
+
+@dataclass
+class RerankingSet:
+    collection_id: str
+    queries: list[RerankQuery]
+    excluded: dict[str, str]  # qid -> why it was left out (e.g. no relevant document)
+    relevant_grade: int
+    seed: int
+    missing_text: int = 0  # first-stage candidates dropped because their text is unavailable
+    first_stage: str = ""  # what ranked the candidates: the collection's run or BM25
+
+
+Run = dict[str, list[tuple[str, float]]]
+Qrels = dict[str, dict[str, int]]
+
+QUERY_FILES = ("queries*.tsv", "queries*.jsonl", "cran.qry")
+QRELS_FILES = ("qrels*.txt", "*.qrels", "cranqrel")
+DOCUMENT_FILES = ("*.jsonl", "cran.all.1400")
+HITS_FILES = ("*.json",)  # BM25 hits with passage text (rank_llm format)
+RUN_FILES = ("*.run",)
+FIRST_STAGES = ("auto", "run", "bm25")
+CRANFIELD_GRADES = "Cleverdon codes 1-4 as grades 4-1"
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+
+def load_collection(spec: str) -> Collection:
+    """A local directory if ``spec`` names one, else an ``ir_datasets`` id."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return load_local_directory(path)
+    if path.exists():
+        raise CollectionError(f"{spec} is a file; a collection is a directory of files or an ir_datasets id")
+    return load_ir_datasets(spec)
+
+
+def load_local_directory(path: str | os.PathLike[str]) -> Collection:
+    """A collection from the TREC / BEIR / Cranfield files in a directory.
+
+    Queries: ``queries*.tsv`` (``qid<TAB>text``), BEIR ``queries*.jsonl``, Cranfield
+    ``cran.qry`` (renumbered 1..N in file order, as ``cranqrel`` numbers them) and, for
+    queries no query file has, the query texts of the hits JSON. Qrels: ``qrels*.txt``,
+    ``*.qrels`` (``qid Q0 docid grade`` or ``qid docid grade``) and ``cranqrel``.
+    Documents: BEIR ``*.jsonl``, Cranfield ``cran.all.1400`` (title + abstract) and, for
+    passages those lack, the texts inside ``*.json`` BM25 hits. Run: one ``*.run`` file,
+    else the hits of the one ``*.json`` file, else none (BM25 later ranks the documents).
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise CollectionError(f"{root} is not a directory")
+    files = sorted(p for p in root.iterdir() if p.is_file())
+
+    def matching(patterns: tuple[str, ...]) -> list[Path]:
+        return [p for p in files if any(fnmatch(p.name, pattern) for pattern in patterns)]
+
+    query_files, qrels_files, hits_files, run_files = (
+        matching(QUERY_FILES), matching(QRELS_FILES), matching(HITS_FILES), matching(RUN_FILES))
+    document_files = [p for p in matching(DOCUMENT_FILES) if p not in query_files]
+    missing = [what for what, found in (("queries", query_files or hits_files), ("qrels", qrels_files)) if not found]
+    if missing:
+        raise CollectionError(
+            f"{root}: no recognisable {' or '.join(missing)}; found {', '.join(p.name for p in files) or 'no files'}. "
+            f"Accepted: queries {', '.join(QUERY_FILES)} (or the queries of {HITS_FILES[0]} BM25 hits); "
+            f"qrels {', '.join(QRELS_FILES)}; documents {', '.join(DOCUMENT_FILES + HITS_FILES)}; "
+            f"first-stage run {', '.join(RUN_FILES + HITS_FILES)}")
+    if len(run_files) > 1 or (not run_files and len(hits_files) > 1):
+        runs = run_files if len(run_files) > 1 else hits_files
+        raise CollectionError(f"{root}: several first-stage runs ({', '.join(p.name for p in runs)}); keep one")
+
+    queries: dict[str, str] = {}
+    for file in query_files:
+        if file.name == "cran.qry":
+            _read_cranfield_queries(file, queries)
+        elif file.suffix == ".jsonl":
+            _read_jsonl(file, queries, "query")
+        else:
+            _read_tsv_queries(file, queries)
+    qrels: Qrels = {}
+    dropped = sum(_read_qrels(file, qrels, _cranfield_grade if file.name == "cranqrel" else None)
+                  for file in qrels_files)
+    documents: dict[str, str] = {}
+    for file in document_files:
+        if file.name == "cran.all.1400":
+            _read_cranfield_documents(file, documents)
+        else:
+            _read_jsonl(file, documents, "document")
+    run: Run | None = read_trec_run(run_files[0]) if run_files else None
+    for file in hits_files:
+        hit_queries, hit_run, texts = _read_hits_json(file)
+        for qid, text in hit_queries.items():
+            queries.setdefault(qid, text)
+        for docid, text in texts.items():
+            documents.setdefault(docid, text)
+        if not run_files:
+            run = hit_run
+
+    def names(group: list[Path]) -> str:
+        return " + ".join(p.name for p in group)
+
+    cranfield = f"; {CRANFIELD_GRADES}, {dropped} source-document (-1) lines dropped" if any(
+        file.name == "cranqrel" for file in qrels_files) else ""
+    text_sources = names(document_files + hits_files) or "no document file"
+    run_source = f"{names(run_files or hits_files)} ({len(run)} queries)" if run is not None else "none"
+    return Collection(
+        id=f"local:{root.name}",
+        queries=queries,
+        documents=documents,
+        qrels=qrels,
+        run=run,
+        description=(
+            f"local directory {root}: queries {names(query_files or hits_files)} ({len(queries)}); "
+            f"qrels {names(qrels_files)} ({sum(map(len, qrels.values()))} judgements of {len(qrels)} queries"
+            f"{cranfield}); "
+            f"documents {text_sources} ({len(documents)} with text); first-stage run {run_source}"
+        ),
+    )
+
+
+def load_ir_datasets(dataset_id: str) -> Collection:
+    """A collection through ``ir_datasets`` (downloads on first use; documents stay in its store).
+
+    Query text is the record's ``text`` field, else its first text field (a TREC topic's
+    title). ``scoreddocs`` become the run; MS MARCO's top-1000 pools carry no scores and
+    come in random order, so such pools are ranked with BM25 over the union of the pools.
+    """
+    try:
+        import ir_datasets
+    except ImportError:
+        raise CollectionError(f"{dataset_id!r} is not a directory, and ir_datasets is not installed") from None
+    try:
+        dataset = ir_datasets.load(dataset_id)
+    except KeyError:
+        raise CollectionError(f"{dataset_id!r} is neither a directory nor a known ir_datasets id") from None
+    absent = [part for part in ("queries", "qrels", "docs") if not getattr(dataset, f"has_{part}")()]
+    if absent:
+        raise CollectionError(f"ir_datasets {dataset_id!r} provides no {' or '.join(absent)}")
+    grade = _cranfield_grade if dataset_id.split("/")[0] == "cranfield" else int
+    documents = _DocstoreTexts(dataset, dataset_id)
+    try:
+        queries = {q.query_id: text for q in dataset.queries_iter() if (text := _clean(_record_text(q, "query_id")))}
+        qrels: Qrels = {}
+        for qrel in dataset.qrels_iter():
+            if (value := grade(qrel.relevance)) is not None:
+                qrels.setdefault(qrel.query_id, {})[qrel.doc_id] = value
+        run, run_note = _scoreddocs(dataset, queries, documents) if dataset.has_scoreddocs() else (None, "none")
+    except CollectionError:
+        raise
+    except Exception as error:  # downloads and parsers inside ir_datasets fail with many types
+        raise CollectionError(
+            f"ir_datasets {dataset_id!r} could not be read ({type(error).__name__}: {str(error)[:300]}); "
+            "without network access, point the suite at a local copy of the files instead") from error
+    return Collection(
+        id=dataset_id,
+        queries=queries,
+        documents=documents,
+        qrels=qrels,
+        run=run,
+        description=(
+            f"ir_datasets {dataset_id}: {len(queries)} queries, {sum(map(len, qrels.values()))} judgements; "
+            f"first-stage run {run_note}"
+            + (f"; {CRANFIELD_GRADES}, -1 lines dropped" if grade is _cranfield_grade else "")
+        ),
+    )
+
+
+class _DocstoreTexts(Mapping[str, str]):
+    """Document texts fetched from an ir_datasets docstore on demand (MS MARCO has 8.8M)."""
+
+    def __init__(self, dataset, dataset_id: str) -> None:
+        self._dataset, self._id = dataset, dataset_id
+
+    @cached_property
+    def _store(self):
+        return self._dataset.docs_store()
+
+    def __getitem__(self, docid: str) -> str:
+        try:
+            doc = self._store.get(docid)
+        except KeyError:
+            raise
+        except Exception as error:  # a failed download surfaces here, on first lookup
+            raise CollectionError(f"ir_datasets {self._id!r}: could not read document {docid} ({error})") from error
+        text = doc.default_text() if hasattr(doc, "default_text") else _record_text(doc, "doc_id")
+        return _clean(text)
+
+    def __iter__(self) -> Iterator[str]:
+        return (doc.doc_id for doc in self._dataset.docs_iter())
+
+    def __len__(self) -> int:
+        count = self._dataset.docs_count()
+        return count if count is not None else sum(1 for _ in self)
+
+
+def _record_text(record, id_field: str) -> str:
+    """A record's ``text`` field, else its first other text field."""
+    text = getattr(record, "text", None)
+    if isinstance(text, str):
+        return text
+    return next((v for f, v in zip(record._fields, record) if f != id_field and isinstance(v, str)), "")
+
+
+def _scoreddocs(dataset, queries: dict[str, str], documents: Mapping[str, str]) -> tuple[Run, str]:
+    """The run of ``scoreddocs``; unscored pools (all scores equal) are ranked with BM25."""
+    from suite.core.bm25 import BM25
+
+    pools: dict[str, list[tuple[float, int, str]]] = {}
+    for position, scored in enumerate(dataset.scoreddocs_iter()):
+        pools.setdefault(scored.query_id, []).append((float(scored.score), position, scored.doc_id))
+    if len({score for rows in pools.values() for score, _, _ in rows}) != 1:
+        return _ranked(pools), "scoreddocs"
+    pooled = {docid for rows in pools.values() for _, _, docid in rows}
+    texts = {docid: text for docid in sorted(pooled) if (text := documents.get(docid))}
+    if texts:
+        index = BM25(texts)
+        row = {docid: i for i, docid in enumerate(index.docids)}
+        for qid, rows in pools.items():
+            if qid in queries:
+                scores = index.scores(queries[qid])
+                pools[qid] = [(float(scores[row[d]]) if d in row else 0.0, position, d) for _, position, d in rows]
+    return _ranked(pools), "scoreddocs pools (no scores) ranked with BM25 over the union of the pools"
+
+
+# ---------------------------------------------------------------------------
+# File formats
+
+
+def read_trec_qrels(path: str | os.PathLike[str]) -> Qrels:
+    """TREC qrels (``qid Q0 docid grade``, or ``qid docid grade``) as qid -> docid -> grade."""
+    qrels: Qrels = {}
+    _read_qrels(Path(path), qrels, None)
+    return qrels
+
+
+def read_trec_run(path: str | os.PathLike[str]) -> Run:
+    """A TREC run (``qid Q0 docid rank score tag``) as qid -> [(docid, score)], best first."""
+    path = Path(path)
+    rows: dict[str, list[tuple[float, int, str]]] = {}
+    seen: set[tuple[str, str]] = set()
+    for where, line in _lines(path):
+        fields = line.split()
+        if len(fields) != 6:
+            raise CollectionError(f"{where}: expected 'qid Q0 docid rank score tag', got {len(fields)} fields")
+        qid, _, docid, rank, score, _ = fields
+        try:
+            entry = (float(score), int(rank), docid)
+        except ValueError:
+            raise CollectionError(
+                f"{where}: expected an integer rank and a numeric score, got {rank!r} and {score!r}") from None
+        if (qid, docid) in seen:
+            raise CollectionError(f"{where}: document {docid} is listed twice for query {qid}")
+        seen.add((qid, docid))
+        rows.setdefault(qid, []).append(entry)
+    return _ranked(rows)
+
+
+def write_trec_run(run: Run, path: str | os.PathLike[str], tag: str = "suite") -> None:
+    """Write ``run`` (lists best first) as a TREC run file that :func:`read_trec_run` reads back."""
+    with open(path, "w", encoding="utf-8") as handle:
+        for qid, ranked in run.items():
+            for rank, (docid, score) in enumerate(ranked, 1):
+                handle.write(f"{qid} Q0 {docid} {rank} {float(score)!r} {tag}\n")
+
+
+def collection_counts(collection: Collection) -> dict[str, int | None]:
+    """Sizes for reports; ``documents`` is None where counting would scan a lazy store."""
+    return {
+        "queries": len(collection.queries),
+        "judged_queries": sum(1 for judged in collection.qrels.values() if judged),
+        "qrels": sum(len(judged) for judged in collection.qrels.values()),
+        "documents": len(collection.documents) if isinstance(collection.documents, dict) else None,
+        "run_queries": None if collection.run is None else len(collection.run),
+    }
+
+
+def _lines(path: Path) -> Iterator[tuple[str, str]]:
+    """Non-blank lines with their ``file:line`` location; decoded per line so errors point exactly."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise CollectionError(f"{path}:{number}: not UTF-8 text ({error.reason})") from None
+            if line.strip():
+                yield f"{path}:{number}", line
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _put(table: dict[str, str], key: str, text: str, where: str, what: str) -> None:
+    """Insert ``text``, refusing a second, different text for the same id."""
+    if table.get(key, text) != text:
+        raise CollectionError(f"{where}: {what} {key} appears again with a different text")
+    table[key] = text
+
+
+def _ranked(rows: dict[str, list[tuple[float, int, str]]]) -> Run:
+    """(score, rank, docid) rows as lists best first: by score, ties by rank."""
+    return {qid: [(docid, score) for score, _, docid in sorted(entries, key=lambda e: (-e[0], e[1]))]
+            for qid, entries in rows.items()}
+
+
+def _cranfield_grade(code: int) -> int | None:
+    """Cleverdon's code (1 = complete answer) as a higher-is-better grade; -1 (source document) dropped."""
+    if code == -1:
+        return None
+    if 1 <= code <= 4:
+        return 5 - code
+    raise ValueError(f"expected a Cranfield relevance code 1-4 or -1, got {code}")
+
+
+def _read_qrels(path: Path, qrels: Qrels, grade: Callable[[int], int | None] | None) -> int:
+    """Add the judgements of ``path`` to ``qrels``; returns how many lines ``grade`` dropped."""
+    layout = None
+    dropped = 0
+    for where, line in _lines(path):
+        fields = line.split()
+        if layout is None and len(fields) in (3, 4):
+            layout = len(fields)
+        if len(fields) != layout:
+            expected = "'qid docid grade'" if layout == 3 else "'qid Q0 docid grade'" if layout == 4 else (
+                "'qid Q0 docid grade' or 'qid docid grade'")
+            raise CollectionError(f"{where}: expected {expected}, got {len(fields)} fields")
+        qid, docid, value = fields[0], fields[-2], fields[-1]
+        try:
+            number = int(value)
+        except ValueError:
+            raise CollectionError(f"{where}: grade {value!r} is not an integer") from None
+        try:
+            judged = number if grade is None else grade(number)
+        except ValueError as error:
+            raise CollectionError(f"{where}: {error}") from None
+        if judged is None:
+            dropped += 1
+            continue
+        if qrels.setdefault(qid, {}).setdefault(docid, judged) != judged:
+            raise CollectionError(f"{where}: query {qid} document {docid} judged again with another grade "
+                                  f"({judged}, was {qrels[qid][docid]})")
+    return dropped
+
+
+def _read_tsv_queries(path: Path, queries: dict[str, str]) -> None:
+    for where, line in _lines(path):
+        qid, tab, text = line.rstrip("\r\n").partition("\t")
+        if not tab or not qid.strip() or not text.strip():
+            raise CollectionError(f"{where}: expected 'qid<TAB>text', got {line.strip()[:60]!r}")
+        _put(queries, qid.strip(), _clean(text), where, "query")
+
+
+def _read_jsonl(path: Path, table: dict[str, str], what: str) -> None:
+    """BEIR ``{"_id", "title", "text"}`` lines; the title, when non-empty, goes before the text."""
+    for where, line in _lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise CollectionError(f"{where}: invalid JSON ({error.msg})") from None
+        if not (isinstance(record, dict) and isinstance(record.get("_id"), str | int)
+                and isinstance(record.get("text"), str) and isinstance(record.get("title", ""), str)):
+            raise CollectionError(f"{where}: expected a JSON object with '_id' and 'text' (BEIR format)")
+        if text := _clean(f"{record.get('title', '')} {record['text']}"):
+            _put(table, str(record["_id"]), text, where, what)
+
+
+_MARKER = re.compile(r"\.([A-Z])(?:\s+(.*))?")
+
+
+def _read_smart(path: Path, fields: str) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """SMART records (``.I n`` then ``.X`` field markers) as (location, n, {letter: text}).
+
+    A repeated marker continues its field, as Cranfield does for a few documents.
+    """
+    record: tuple[str, str, dict[str, str]] | None = None
+    current = None
+    for where, line in _lines(path):
+        marker = _MARKER.fullmatch(line.strip())
+        if marker and marker[1] == "I":
+            if record is not None:
+                yield record
+            number = (marker[2] or "").strip()
+            if not number.isdigit():
+                raise CollectionError(f"{where}: expected '.I <number>', got {line.strip()!r}")
+            record, current = (where, str(int(number)), {}), None
+        elif record is None:
+            raise CollectionError(f"{where}: expected '.I <number>' to start a record, got {line.strip()[:60]!r}")
+        elif marker:
+            if marker[1] not in fields:
+                expected = ", ".join("." + f for f in fields)
+                raise CollectionError(f"{where}: unknown field '.{marker[1]}' (expected {expected})")
+            current = marker[1]
+            record[2][current] = record[2].get(current, "") + " " + (marker[2] or "")
+        elif current is None:
+            raise CollectionError(f"{where}: text before any field marker ({', '.join('.' + f for f in fields)})")
+        else:
+            record[2][current] += " " + line
+    if record is not None:
+        yield record
+
+
+def _read_cranfield_queries(path: Path, queries: dict[str, str]) -> None:
+    """``cran.qry``: its ``.I`` numbers skip values; ``cranqrel`` numbers the queries 1..N in file order."""
+    for position, (where, _, fields) in enumerate(_read_smart(path, "W"), 1):
+        if text := _clean(fields.get("W", "")):
+            _put(queries, str(position), text, where, "query")
+
+
+def _read_cranfield_documents(path: Path, documents: dict[str, str]) -> None:
+    """``cran.all.1400``: text = title + abstract (author and bibliography left out)."""
+    for where, docid, fields in _read_smart(path, "TABW"):
+        if text := _clean(f"{fields.get('T', '')} {fields.get('W', '')}"):
+            _put(documents, docid, text, where, "document")
+
+
+def _read_hits_json(path: Path) -> tuple[dict[str, str], Run, dict[str, str]]:
+    """Queries, run and passage texts of rank_llm-style BM25 hits.
+
+    A list of ``{"query": text | {"text", "qid"}, "hits": [{"qid", "docid", "rank",
+    "score", "content"}]}``; with a plain-string query the qid comes from its hits.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise CollectionError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
+    except UnicodeDecodeError as error:
+        raise CollectionError(f"{path}: not UTF-8 text ({error.reason})") from None
+    if not isinstance(data, list):
+        raise CollectionError(f"{path}: expected a JSON list of {{'query', 'hits'}} entries, got {type(data).__name__}")
+    queries: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    rows: dict[str, list[tuple[float, int, str]]] = {}
+    for number, entry in enumerate(data, 1):
+        where = f"{path}: entry {number}"
+        if not (isinstance(entry, dict) and "query" in entry and isinstance(entry.get("hits"), list)):
+            raise CollectionError(f"{where}: expected an object with 'query' and a list 'hits'")
+        query = entry["query"]
+        text, qid = (query.get("text"), query.get("qid")) if isinstance(query, dict) else (query, None)
+        if not isinstance(text, str):
+            raise CollectionError(f"{where}: expected the query as a string or {{'text', 'qid'}}")
+        qid = None if qid is None else str(qid)
+        entries: list[tuple[float, int, str]] = []
+        seen: set[str] = set()
+        for position, hit in enumerate(entry["hits"], 1):
+            try:
+                docid, score, hit_qid = str(hit["docid"]), float(hit["score"]), hit.get("qid", qid)
+                rank = int(hit.get("rank", position))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise CollectionError(
+                    f"{where}, hit {position}: expected 'docid', a numeric 'score' and 'qid'") from None
+            if hit_qid is None or (qid is not None and str(hit_qid) != qid):
+                raise CollectionError(f"{where}, hit {position}: qid {hit_qid!r} does not match the query's ({qid!r})")
+            qid = str(hit_qid)
+            if docid in seen:
+                raise CollectionError(f"{where}, hit {position}: document {docid} is listed twice")
+            seen.add(docid)
+            entries.append((score, rank, docid))
+            if isinstance(hit.get("content"), str) and (content := _clean(hit["content"])):
+                texts.setdefault(docid, content)
+        if qid is None:
+            continue  # neither a qid nor hits: nothing to attach the text to
+        if qid in rows:
+            raise CollectionError(f"{where}: query {qid} appears in an earlier entry too")
+        rows[qid] = entries
+        if text := _clean(text):
+            queries[qid] = text
+    return queries, _ranked(rows), texts
+
+
+# ---------------------------------------------------------------------------
+# Re-ranking sets
+
+
+def build_reranking_set(
+    collection: Collection,
+    *,
+    relevant_grade: int = 2,
+    depth: int = 100,
+    easy_negatives: int = 1,
+    seed: int = 0,
+    max_queries: int | None = None,
+    first_stage: str = "auto",
+) -> RerankingSet:
+    """The cross-encoder paper's setting: re-rank each judged query's first-stage top ``depth``.
+
+    Candidates come from ``collection.run`` (``first_stage="run"``, or ``"auto"`` when there
+    is one) or from BM25 over the collection's documents (``"bm25"``, or ``"auto"`` without
+    a run). ``extra`` holds the query's judged documents outside the pool (for the group
+    comparisons of CE-6/7/11) and ``easy_negatives`` seeded random passages drawn from the
+    other kept queries' candidates and relevant documents, never judged for this query.
+    Queries that cannot be measured are listed in ``excluded`` with the reason, never
+    dropped silently; ``max_queries`` keeps the first eligible queries in qid order.
+    """
+    if first_stage not in FIRST_STAGES:
+        raise ValueError(f"first_stage must be one of {', '.join(FIRST_STAGES)}, got {first_stage!r}")
+    if relevant_grade < 1 or depth < 1 or easy_negatives < 0 or (max_queries is not None and max_queries < 1):
+        raise ValueError(f"need relevant_grade >= 1, depth >= 1, easy_negatives >= 0 and max_queries >= 1 or None; "
+                         f"got {relevant_grade}, {depth}, {easy_negatives}, {max_queries}")
+    if first_stage == "run" and collection.run is None:
+        raise CollectionError(f"collection {collection.id} has no first-stage run; use first_stage='bm25'")
+    run = collection.run if first_stage != "bm25" else None
+    documents = collection.documents
+    bm25 = None
+    kept: list[RerankQuery] = []
+    excluded: dict[str, str] = {}
+    missing_text = 0
+    for qid in _sorted_ids(set(collection.queries) | set(collection.qrels) | set(run or ())):
+        judged = collection.qrels.get(qid) or {}
+        text = collection.queries.get(qid, "")
+        if not judged:
+            excluded[qid] = "not judged"
+        elif not text:
+            excluded[qid] = "no query text"
+        elif max(judged.values()) < relevant_grade:
+            excluded[qid] = f"no relevant document (grade >= {relevant_grade})"
+        elif max_queries is not None and len(kept) >= max_queries:
+            excluded[qid] = f"beyond max_queries={max_queries}"
+        else:
+            if run is not None:
+                ranked = run.get(qid, [])[:depth]
+            else:
+                if bm25 is None:
+                    from suite.core.bm25 import BM25
+
+                    bm25 = BM25(documents)
+                ranked = bm25.search(text, depth)
+            candidates = []
+            for docid, score in ranked:
+                if doc_text := documents.get(docid):
+                    grade = judged.get(docid)
+                    candidates.append(Candidate(docid, doc_text, grade or 0, _group(grade, relevant_grade), score))
+                else:
+                    missing_text += 1
+            if not candidates:
+                excluded[qid] = "no first-stage candidate with text"
+                continue
+            pooled = {c.docid for c in candidates}
+            extra = [Candidate(docid, doc_text, grade, _group(grade, relevant_grade))
+                     for docid, grade in sorted(judged.items(), key=lambda item: (-item[1], item[0]))
+                     if docid not in pooled and (doc_text := documents.get(docid))]
+            kept.append(RerankQuery(qid, text, candidates, extra))
+    if not kept:
+        counts = Counter(excluded.values()).most_common()
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in counts) or "it has no queries"
+        raise CollectionError(
+            f"collection {collection.id} has no query with a relevant document (grade >= {relevant_grade}): {reasons}")
+    _add_easy_negatives(kept, collection.qrels, easy_negatives, random.Random(seed))
+    return RerankingSet(
+        collection_id=collection.id,
+        queries=kept,
+        excluded=excluded,
+        relevant_grade=relevant_grade,
+        seed=seed,
+        missing_text=missing_text,
+        first_stage="run" if run is not None else "bm25",
+    )
+
+
+def _group(grade: int | None, relevant_grade: int) -> Group:
+    """A negative judged grade (TREC's junk, -2) counts as a hard negative, like 0."""
+    if grade is None:
+        return Group.UNJUDGED
+    if grade >= relevant_grade:
+        return Group.RELEVANT
+    return Group.PARTIAL if grade > 0 else Group.HARD
+
+
+def _sorted_ids(ids: Iterable[str]) -> list[str]:
+    """Numeric order when every id is a number (TREC qids), string order otherwise."""
+    ids = list(ids)
+    if all(i.isascii() and i.isdigit() for i in ids):
+        return sorted(ids, key=lambda i: (int(i), i))
+    return sorted(ids)
+
+
+def _add_easy_negatives(queries: list[RerankQuery], qrels: Qrels, k: int, rng: random.Random) -> None:
+    """Append ``k`` EASY passages per query from the other queries' candidates and relevant documents."""
+    texts: dict[str, str] = {}
+    for query in queries:
+        for c in query.candidates + [c for c in query.extra if c.group is Group.RELEVANT]:
+            texts.setdefault(c.docid, c.text)
+    pool = sorted(texts)
+    for query in queries:
+        taken = set(qrels.get(query.qid, ())) | {c.docid for c in query.candidates + query.extra}
+        for docid in _draw(pool, taken, k, rng):
+            query.extra.append(Candidate(docid, texts[docid], 0, Group.EASY))
+
+
+def _draw(pool: list[str], taken: set[str], k: int, rng: random.Random) -> list[str]:
+    """``k`` distinct pool members outside ``taken``: rejection sampling, exact filtering if that stalls."""
+    chosen: list[str] = []
+    for _ in range(16 * k + 64):
+        if len(chosen) == k or not pool:
+            return chosen
+        docid = pool[rng.randrange(len(pool))]
+        if docid not in taken and docid not in chosen:
+            chosen.append(docid)
+    rest = [d for d in pool if d not in taken and d not in chosen]
+    return chosen + rng.sample(rest, min(k - len(chosen), len(rest)))

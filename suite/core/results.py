@@ -1,0 +1,90 @@
+"""What a claim evaluation produces: plain data, serialisable to the run JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Verdict(str, Enum):
+    """The three outcomes of a claim; the rules that pick one live in :mod:`suite.core.stats`."""
+
+    SUPPORTED = "SUPPORTED"
+    CONTRADICTED = "CONTRADICTED"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+
+@dataclass
+class Comparison:
+    """One hypothesis test inside a claim (a claim may hold a family of them).
+
+    ``measured`` is the quantity the claim is about (e.g. nDCG@10 after ablation)
+    with its bootstrap confidence interval; ``effect`` is the difference the test is
+    on (e.g. ablated minus baseline) and ``effect_size`` a standardised version of it.
+    """
+
+    label: str
+    measured: float
+    ci: tuple[float, float]
+    reference: float | None  # the value compared against (baseline, random, ...)
+    effect: float
+    effect_size: float
+    effect_size_name: str
+    test: str
+    p_value: float
+    p_corrected: float
+    n: int
+    power: float | None
+    verdict: Verdict
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ClaimResult:
+    """A claim measured on one model and collection, as stored and reported."""
+
+    claim_id: str
+    title: str
+    statement: str
+    paper: str
+    paper_value: float | None
+    figure: str
+    citation: str
+    model: str
+    collection: str
+    metric: str
+    decision: str  # "superiority" | "equivalence" | ...; see suite.core.stats
+    correction: str
+    alpha: float
+    verdict: Verdict
+    reason: str
+    comparisons: list[Comparison]
+    options: dict[str, Any] = field(default_factory=dict)
+    # Pictures the report draws, keyed by kind (e.g. "direction_table").
+    figures: dict[str, Any] = field(default_factory=dict)
+    # Per-query values by condition label, so a run can be re-tested later.
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Identity across runs: the claim on a model and collection."""
+        return f"{self.claim_id}[{self.model}@{self.collection}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["verdict"] = self.verdict.value
+        for comparison in data["comparisons"]:
+            comparison["verdict"] = comparison["verdict"].value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClaimResult:
+        data = dict(data)
+        data["verdict"] = Verdict(data["verdict"])
+        data["comparisons"] = [
+            Comparison(**{**c, "verdict": Verdict(c["verdict"]), "ci": tuple(c["ci"])})
+            for c in data["comparisons"]
+        ]
+        return cls(**data)

@@ -1,0 +1,417 @@
+"""CE-6..CE-12: matching heads, their depth, causal role, weights, fallback and aggregation.
+
+Every claim here reads the per-head attention statistics of :meth:`CrossEncoderStudy.head_statistics`
+(one pass over the analysis pairs) and the matching-head screen of CE-6, both computed
+once per study. Per-query values are compared in pairs: for each query, the mean over
+its relevant pairs against the mean over its easy (or hard) negatives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from suite.core import stats
+from suite.core.claims import Claim, Settings
+from suite.core.results import ClaimResult, Comparison, Verdict
+from suite.cross_encoder.analyses import query_key
+from suite.cross_encoder.interventions import DirectionAblation, HeadAblation, expand
+from suite.cross_encoder.study import CrossEncoderStudy
+
+SCREENED = {"max_query_to_document": "Query->Document", "max_document_to_query": "Document->Query"}
+# A matching head must also differ by a visible amount of attention weight: with enough
+# queries a consistent difference of floating-point size (a head that never attends across
+# the parts, say) is significant, and it is not matching. Recorded with every screen.
+MIN_DIFFERENCE = 0.01
+
+
+@dataclass
+class HeadScreen:
+    """Per-head tests of relevant pairs against one negative group, corrected across heads."""
+
+    negative: str
+    effect: dict[str, np.ndarray]  # statistic -> [layers, heads] Cohen's d_z
+    significant: dict[str, np.ndarray]  # statistic -> [layers, heads] bool
+    comparisons: list[Comparison]  # one per head and statistic, corrected
+
+    def heads(self) -> list[tuple[int, int]]:
+        """Heads significant on either statistic, strongest first."""
+        strength = np.maximum(*(np.where(self.significant[s], self.effect[s], -np.inf) for s in SCREENED))
+        found = [(int(l), int(h)) for l, h in zip(*np.nonzero(np.isfinite(strength)))]
+        return sorted(found, key=lambda lh: -strength[lh])
+
+
+def _screen(study: CrossEncoderStudy, settings: Settings, negative: str) -> HeadScreen:
+    pairs = study.analysis_pairs
+    statistics = study.head_statistics()
+    n_layers, n_heads = study.model.n_layers, study.model.n_heads
+    comparisons = []
+    for name, label in SCREENED.items():
+        relevant = pairs.by_query(statistics[name], "relevant")
+        other = pairs.by_query(statistics[name], negative)
+        qids = sorted(set(relevant) & set(other))
+        x = np.array([relevant[q] for q in qids])
+        y = np.array([other[q] for q in qids])
+        for layer in range(n_layers):
+            for head in range(n_heads):
+                comparisons.append(
+                    stats.paired_comparison(
+                        f"{label} {layer}/{head}",
+                        x[:, layer, head],
+                        y[:, layer, head],
+                        hypothesis="greater",
+                        test=settings.test,
+                        alpha=settings.alpha,
+                        min_power=settings.min_power,
+                        n_resamples=200,  # per-head CIs are for display; the decision uses the test
+                        seed=settings.seed,
+                    )
+                )
+    corrected = stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
+    shape = (n_layers, n_heads)
+    effect, significant = {}, {}
+    for i, name in enumerate(SCREENED):
+        block = corrected[i * n_layers * n_heads : (i + 1) * n_layers * n_heads]
+        effect[name] = np.array([c.effect_size for c in block]).reshape(shape)
+        significant[name] = np.array([_matching(c) for c in block]).reshape(shape)
+    return HeadScreen(negative, effect, significant, corrected)
+
+
+def _matching(c: Comparison) -> bool:
+    return c.verdict is Verdict.SUPPORTED and c.effect >= MIN_DIFFERENCE
+
+
+def screen(study: CrossEncoderStudy, settings: Settings, negative: str) -> HeadScreen:
+    return study.derived(f"screen:{negative}:{settings}", lambda: _screen(study, settings, negative))
+
+
+def _heatmap(screen_: HeadScreen, title: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        "negative": screen_.negative,
+        "layers": int(next(iter(screen_.effect.values())).shape[0]),
+        "statistics": {
+            SCREENED[name]: {"effect": screen_.effect[name].round(4).tolist(), "significant": screen_.significant[name].tolist()}
+            for name in SCREENED
+        },
+    }
+
+
+def matching_heads(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+    """CE-6: heads with higher max Query<->Document attention on relevant than on easy pairs."""
+    lexical = screen(study, settings, "easy")
+    heads = lexical.heads()
+    rows = [c for c in lexical.comparisons if _matching(c)]
+    rows.sort(key=lambda c: -c.effect_size)
+    paper = _paper_heads(claim, study, lexical)
+    if heads:
+        verdict, reason = Verdict.SUPPORTED, f"{len(heads)} matching head(s) after {settings.correction} correction over {len(lexical.comparisons)} tests"
+    else:
+        verdict, reason = Verdict.INCONCLUSIVE, f"no head significant after {settings.correction} correction over {len(lexical.comparisons)} tests"
+    return claim.result(
+        study,
+        settings,
+        metric="max attention, relevant vs easy negatives",
+        decision=(
+            "per-head one-sided paired tests, corrected across all heads; a matching head also differs by "
+            f">= {MIN_DIFFERENCE} attention weight"
+        ),
+        verdict=verdict,
+        reason=reason,
+        comparisons=rows + paper,
+        figures={"head_heatmap": _heatmap(lexical, "Matching heads: relevant vs easy negatives (Cohen's d_z)")},
+        per_query={},
+    )
+
+
+def _paper_heads(claim: Claim, study: CrossEncoderStudy, lexical: HeadScreen) -> list[Comparison]:
+    """The paper's named heads, looked up when the model has MonoBERT-large's shape."""
+    shape = tuple(claim.params.get("paper_shape", ()))
+    if (study.model.n_layers, study.model.n_heads) != shape:
+        return []
+    wanted = {tuple(int(x) for x in h.split("/")): kind for kind, names in claim.params["paper_heads"].items() for h in names}
+    out = []
+    for comparison in lexical.comparisons:
+        layer_head = tuple(int(x) for x in comparison.label.split()[-1].split("/"))
+        if layer_head in wanted:
+            out.append(_relabel(comparison, f"paper's {wanted[layer_head]} head: {comparison.label}"))
+    return out
+
+
+def _relabel(comparison: Comparison, label: str) -> Comparison:
+    from dataclasses import replace
+
+    return replace(comparison, label=label)
+
+
+def layered_progression(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+    """CE-7: heads separating relevant from easy sit earlier than those separating it from hard."""
+    lexical = screen(study, settings, "easy").heads()
+    semantic = screen(study, settings, "hard").heads()
+    if not lexical or not semantic:
+        missing = "lexical (relevant vs easy)" if not lexical else "semantic (relevant vs hard)"
+        return claim.result(
+            study, settings, metric="relative layer depth", decision="needs both kinds of matching heads",
+            verdict=Verdict.INCONCLUSIVE, reason=f"no {missing} head is significant, so depths cannot be compared",
+            comparisons=[],
+        )
+    depth = max(study.model.n_layers - 1, 1)
+    lexical_depths = np.array([l / depth for l, _ in lexical])
+    semantic_depths = np.array([l / depth for l, _ in semantic])
+    comparison = stats.independent_comparison(
+        "relative depth: semantic vs lexical heads",
+        semantic_depths,
+        lexical_depths,
+        hypothesis="greater",
+        alpha=settings.alpha,
+        n_resamples=settings.bootstrap,
+        seed=settings.seed,
+    )
+    verdict, reason = stats.family_verdict([comparison])
+    return claim.result(
+        study,
+        settings,
+        metric="relative layer depth (layer / (layers - 1))",
+        decision="one-sided Mann-Whitney U on head depths",
+        verdict=verdict,
+        reason=reason,
+        comparisons=[comparison],
+        figures={
+            "head_heatmap": _heatmap(screen(study, settings, "hard"), "Semantic heads: relevant vs hard negatives (Cohen's d_z)"),
+            "head_depths": {"lexical": [list(h) for h in lexical], "semantic": [list(h) for h in semantic], "layers": study.model.n_layers},
+        },
+    )
+
+
+def _random_head_sets(heads: list[tuple[int, int]], n_heads: int, count: int, seed: int) -> list[frozenset]:
+    """Head sets with as many heads per layer as ``heads``, drawn from the other heads."""
+    rng = np.random.default_rng(seed)
+    per_layer: dict[int, int] = {}
+    for layer, _ in heads:
+        per_layer[layer] = per_layer.get(layer, 0) + 1
+    chosen = set(heads)
+    sets = []
+    for _ in range(count):
+        drawn = set()
+        for layer, k in per_layer.items():
+            pool = [h for h in range(n_heads) if (layer, h) not in chosen]
+            pool = pool if len(pool) >= k else list(range(n_heads))
+            drawn.update((layer, int(h)) for h in rng.choice(pool, size=k, replace=False))
+        sets.append(frozenset(drawn))
+    return sets
+
+
+def causal_role(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+    """CE-8: ablating the matching heads hurts more than ablating random heads of the same layers."""
+    heads = screen(study, settings, "easy").heads()[: claim.params["max_heads"]]
+    if not heads:
+        return _no_heads(claim, study, settings)
+    random_sets = _random_head_sets(heads, study.model.n_heads, claim.params["random_sets"], settings.seed)
+    variants = {
+        "whole head output": lambda hs: [HeadAblation(hs)],
+        "Query<->Document attention only": lambda hs: [DirectionAblation(expand("query<->document"), heads=hs, mode=settings.ablation_mode)],
+    }
+    comparisons, per_query = [], {}
+    for name, make in variants.items():
+        matched = study.quality(make(frozenset(heads)), label=f"{name} of matching heads")
+        null = [study.quality(make(hs), label=f"{name} of random heads {i + 1}/{len(random_sets)}") for i, hs in enumerate(random_sets)]
+        null_mean = {q: float(np.mean([n[q] for n in null])) for q in matched}
+        per_query[f"matching heads: {name}"] = matched
+        per_query[f"random heads (mean of {len(null)}): {name}"] = null_mean
+        comparisons.append(
+            _paired(settings, f"ablate matching heads ({name}) vs random heads", matched, null_mean, hypothesis="less")
+        )
+    corrected = stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
+    verdict, reason = stats.family_verdict(corrected)
+    return claim.result(
+        study,
+        settings,
+        metric=study.measure,
+        decision="one-sided paired tests against the mean of random head sets of the same layers",
+        verdict=verdict,
+        reason=reason,
+        comparisons=corrected,
+        figures={
+            "ablated_heads": {
+                "matching": [list(h) for h in heads],
+                "random_sets": [sorted(map(list, s)) for s in random_sets],
+                "layers": study.model.n_layers,
+                "heads": study.model.n_heads,
+            }
+        },
+        per_query=per_query,
+    )
+
+
+def _paired(settings: Settings, label: str, treatment: dict, control: dict, **kwargs: Any) -> Comparison:
+    qids = sorted(set(treatment) & set(control))
+    return stats.paired_comparison(
+        label,
+        np.array([treatment[q] for q in qids]),
+        np.array([control[q] for q in qids]),
+        test=settings.test,
+        alpha=settings.alpha,
+        min_power=settings.min_power,
+        n_resamples=settings.bootstrap,
+        seed=settings.seed,
+        **kwargs,
+    )
+
+
+def _no_heads(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+    return claim.result(
+        study,
+        settings,
+        metric="",
+        decision="needs the matching heads of CE-6",
+        verdict=Verdict.INCONCLUSIVE,
+        reason="CE-6 found no matching head on this model and collection, so there is nothing to test",
+        comparisons=[],
+    )
+
+
+def qk_alignment(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+    """CE-9: matching heads' query-key matrices have more aligned singular vectors than others."""
+    scores = study.derived("alignment", lambda: query_key.alignments(study.model.model, study.model.n_heads))
+    heads = set(screen(study, settings, "easy").heads()) | set(screen(study, settings, "hard").heads())
+    if not heads:
+        return _no_heads(claim, study, settings)
+    mask = np.zeros(scores.shape, dtype=bool)
+    for layer, head in heads:
+        mask[layer, head] = True
+    comparison = stats.independent_comparison(
+        "alignment: matching vs other heads",
+        scores[mask],
+        scores[~mask],
+        hypothesis="greater",
+        alpha=settings.alpha,
+        n_resamples=settings.bootstrap,
+        seed=settings.seed,
+    )
+    verdict, reason = stats.family_verdict([comparison])
+    return claim.result(
+        study,
+        settings,
+        metric="sum_k s_k u_k.v_k / sum_k s_k of W_Q W_K^T (biases excluded)",
+        decision="one-sided Mann-Whitney U, matching heads (CE-6/CE-7) vs all other heads",
+        verdict=verdict,
+        reason=reason,
+        comparisons=[comparison],
+        figures={"alignment": {"values": scores.round(4).tolist(), "matching": mask.tolist()}},
+    )
+
+
+def logit_decomposition(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+    """CE-10: the context-free part explains more of matching heads' logits than of other heads'."""
+    from suite.cross_encoder.analyses import decomposition
+
+    heads = screen(study, settings, "easy").heads()[: claim.params["max_heads"]]
+    if not heads:
+        return _no_heads(claim, study, settings)
+    controls = list(_random_head_sets(heads, study.model.n_heads, 1, settings.seed)[0])
+    pairs = study.analysis_pairs
+    relevant = [i for i, g in enumerate(pairs.groups) if g == "relevant"]
+    shares = decomposition.explained_shares(study.model, [pairs.texts[i] for i in relevant], heads + controls)
+    qids = [pairs.qids[i] for i in relevant]
+    matched = _mean_by_query(qids, shares[:, : len(heads)].mean(axis=1))
+    control = _mean_by_query(qids, shares[:, len(heads) :].mean(axis=1))
+    comparison = _paired(settings, "context-free share: matching vs control heads", matched, control, hypothesis="greater")
+    verdict, reason = stats.family_verdict([comparison])
+    return claim.result(
+        study,
+        settings,
+        metric="share of logit variance explained by the context-free part (R^2)",
+        decision="one-sided paired test per query, matching heads vs as many random heads of the same layers",
+        verdict=verdict,
+        reason=reason,
+        comparisons=[comparison],
+        figures={"decomposition": {"heads": [list(h) for h in heads], "controls": [list(h) for h in controls],
+                                   "mean_share": shares.mean(axis=0).round(4).tolist()}},
+        per_query={"matching heads": matched, "control heads": control},
+    )
+
+
+def _mean_by_query(qids: list[str], values: np.ndarray) -> dict[str, float]:
+    out: dict[str, list[float]] = {}
+    for qid, value in zip(qids, values):
+        out.setdefault(qid, []).append(float(value))
+    return {qid: float(np.mean(v)) for qid, v in out.items()}
+
+
+def fallback(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+    """CE-11: with no match (easy negatives) matching heads attend to [SEP] (and early [CLS]) more."""
+    heads = screen(study, settings, "easy").heads()
+    if not heads:
+        return _no_heads(claim, study, settings)
+    statistics = study.head_statistics()
+    pairs = study.analysis_pairs
+    early = [(l, h) for l, h in heads if l / max(study.model.n_layers - 1, 1) <= claim.params["early_fraction"]]
+    comparisons, per_query = [], {}
+    for name, label, chosen in (("sep_mass", "[SEP]", heads), ("cls_mass", "[CLS] (early-to-middle heads)", early)):
+        if not chosen:
+            continue
+        layers, cols = zip(*chosen)
+        values = statistics[name][:, list(layers), list(cols)].mean(axis=1)
+        easy = {q: float(v) for q, v in pairs.by_query(values, "easy").items()}
+        relevant = {q: float(v) for q, v in pairs.by_query(values, "relevant").items()}
+        per_query[f"{label} mass, easy"] = easy
+        per_query[f"{label} mass, relevant"] = relevant
+        comparisons.append(_paired(settings, f"attention to {label}: easy vs relevant", easy, relevant, hypothesis="greater"))
+    corrected = stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
+    verdict, reason = stats.family_verdict(corrected)
+    return claim.result(
+        study,
+        settings,
+        metric="mean attention mass of query and document tokens on the special token",
+        decision="one-sided paired tests per query over the matching heads",
+        verdict=verdict,
+        reason=reason,
+        comparisons=corrected,
+        figures={"layer_profile": _layer_profile(study)},
+        per_query=per_query,
+    )
+
+
+def aggregation(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+    """CE-12: [CLS] attends broadly (higher entropy, less [SEP]) in late layers than before."""
+    statistics = study.head_statistics()
+    pairs = study.analysis_pairs
+    n_layers = study.model.n_layers
+    late = np.array([l / max(n_layers - 1, 1) > claim.params["late_fraction"] for l in range(n_layers)])
+    comparisons, per_query = [], {}
+    for name, label, hypothesis in (("cls_entropy", "[CLS] attention entropy", "greater"), ("cls_to_sep", "[CLS] attention to [SEP]", "less")):
+        by_layer = statistics[name].mean(axis=2)  # [pairs, layers], mean over heads
+        later = {q: float(v) for q, v in pairs.by_query(by_layer[:, late].mean(axis=1), "relevant").items()}
+        earlier = {q: float(v) for q, v in pairs.by_query(by_layer[:, ~late].mean(axis=1), "relevant").items()}
+        per_query[f"{label}, late layers"] = later
+        per_query[f"{label}, earlier layers"] = earlier
+        comparisons.append(_paired(settings, f"{label}: late vs earlier layers", later, earlier, hypothesis=hypothesis))
+    corrected = stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
+    verdict, reason = stats.family_verdict(corrected)
+    return claim.result(
+        study,
+        settings,
+        metric="per-query mean over relevant pairs and all heads",
+        decision=f"one-sided paired tests, late layers = relative depth > {claim.params['late_fraction']:.2f}",
+        verdict=verdict,
+        reason=reason,
+        comparisons=corrected,
+        figures={"layer_profile": _layer_profile(study)},
+        per_query=per_query,
+    )
+
+
+def _layer_profile(study: CrossEncoderStudy) -> dict[str, Any]:
+    """Per group and layer, the mean of each statistic over pairs and heads."""
+    statistics = study.head_statistics()
+    groups = np.array(study.analysis_pairs.groups)
+    profile = {}
+    for name in ("cls_mass", "sep_mass", "cls_entropy", "cls_to_sep"):
+        profile[name] = {
+            group: statistics[name][groups == group].mean(axis=(0, 2)).round(4).tolist()
+            for group in ("relevant", "hard", "easy")
+            if (groups == group).any()
+        }
+    return {"layers": study.model.n_layers, "statistics": profile}

@@ -1,0 +1,227 @@
+"""A cross-encoder adapter for any Hugging Face sequence-classification checkpoint.
+
+Score convention: a one-logit head scores with its logit; a two-logit head (monoBERT,
+castorini/monobert-large-msmarco: index 1 = relevant) scores with ``logit[1] - logit[0]``,
+the log-odds of relevance, which orders pairs as monoBERT's softmax probability does.
+
+Pairs are encoded ``[CLS] query [SEP] document [SEP]``. When a pair is too long the
+document is cut, never the query or the separators (queries longer than
+``max_query_tokens``, or half the budget, are shortened first: only pathological
+queries need it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from suite.core.models import ModelError, state_sha256
+from suite.cross_encoder.interventions import (
+    ATTN_IMPLEMENTATION,
+    Intervention,
+    attention_layers,
+    intervening,
+    register,
+)
+from suite.cross_encoder.parts import label_parts
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass
+class EncodedPairs:
+    """Tokenised pairs, unpadded, with the part label of every token."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    parts: list[list[int]]
+    truncated: int  # pairs whose document was cut to fit
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self))
+
+
+@dataclass
+class Batch:
+    """A padded batch ready for the model, with the indices of its pairs."""
+
+    index: np.ndarray
+    inputs: dict[str, torch.Tensor]
+    parts: torch.Tensor
+
+
+class CrossEncoder:
+    """A loaded cross-encoder: scoring, part-aware encoding and interventions."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, name: str, max_length: int = 512, max_query_tokens: int = 64):
+        num_labels = model.config.num_labels
+        if num_labels not in (1, 2):
+            raise ModelError(f"{name}: a cross-encoder needs a 1- or 2-logit head, this one has {num_labels}")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.max_length = min(max_length, getattr(model.config, "max_position_embeddings", max_length))
+        self.max_query_tokens = max_query_tokens
+        self.layer_of = attention_layers(model)
+        self._sha256: str | None = None
+
+    @classmethod
+    def load(
+        cls,
+        spec: str | Path,
+        *,
+        name: str | None = None,
+        max_length: int = 512,
+        trust_remote_code: bool = False,
+        use_safetensors: bool | None = True,
+    ) -> CrossEncoder:
+        """Load a Hugging Face id or local directory (safetensors by default, no remote code)."""
+        from transformers import (
+            AutoConfig,
+            AutoModelForSequenceClassification,
+            AutoTokenizer,
+        )
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+        )
+
+        register()
+        spec = str(spec)
+        try:
+            config = AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as error:
+            raise ModelError(f"cannot load model {spec!r}: {error}") from error
+        if config.model_type not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES and not trust_remote_code:
+            raise ModelError(
+                f"{spec!r} is a {config.model_type!r} model, which has no sequence-classification head; "
+                "a cross-encoder checkpoint (e.g. BERT, ELECTRA, RoBERTa for sequence classification) is needed"
+            )
+        model = AutoModelForSequenceClassification.from_pretrained(
+            spec,
+            attn_implementation=ATTN_IMPLEMENTATION,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=use_safetensors,
+        )
+        tokenizer = AutoTokenizer.from_pretrained(spec, trust_remote_code=trust_remote_code)
+        return cls(model, tokenizer, name=name or spec, max_length=max_length)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_of)
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.model.config.num_attention_heads)
+
+    @property
+    def weights_sha256(self) -> str:
+        """Hash of every parameter and buffer, so a run names the exact weights it measured."""
+        if self._sha256 is None:
+            self._sha256 = state_sha256(self.model)
+        return self._sha256
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.name,
+            "weights_sha256": self.weights_sha256,
+            "architecture": type(self.model).__name__,
+            "layers": self.n_layers,
+            "heads": self.n_heads,
+            "hidden": int(self.model.config.hidden_size),
+            "logits": int(self.model.config.num_labels),
+            "max_length": self.max_length,
+        }
+
+    # -- encoding -------------------------------------------------------------------
+
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> EncodedPairs:
+        """Tokenise (query, document) pairs and label every token with its part."""
+        queries = [self._shorten_query(q) for q, _ in pairs]
+        documents = [d if d.strip() else "." for _, d in pairs]
+        full = self.tokenizer(queries, documents, truncation=False, add_special_tokens=True)
+        encoded = self.tokenizer(
+            queries, documents, truncation="only_second", max_length=self.max_length, add_special_tokens=True
+        )
+        parts = [label_parts(encoded.sequence_ids(i), encoded["attention_mask"][i]) for i in range(len(pairs))]
+        truncated = sum(len(a) > len(b) for a, b in zip(full["input_ids"], encoded["input_ids"]))
+        return EncodedPairs(
+            input_ids=encoded["input_ids"],
+            token_type_ids=encoded.get("token_type_ids"),
+            parts=parts,
+            truncated=truncated,
+        )
+
+    @property
+    def query_token_limit(self) -> int:
+        """Query tokens kept: ``max_query_tokens``, and never more than half the pair budget."""
+        return min(self.max_query_tokens, (self.max_length - 3) // 2)
+
+    def _shorten_query(self, query: str) -> str:
+        tokens = self.tokenizer(query, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = tokens["offset_mapping"]
+        if len(offsets) <= self.query_token_limit:
+            return query
+        return query[: offsets[self.query_token_limit - 1][1]]
+
+    def batches(self, encoded: EncodedPairs, batch_size: int = 32) -> Iterable[Batch]:
+        """Length-sorted batches padded to their longest pair: the cheap way to run many pairs."""
+        import torch
+
+        order = np.argsort(encoded.lengths(), kind="stable")
+        pad_id = self.tokenizer.pad_token_id or 0
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            width = max(len(encoded.input_ids[i]) for i in index)
+
+            def padded(rows: list[list[int]], fill: int) -> torch.Tensor:
+                return torch.tensor([row + [fill] * (width - len(row)) for row in rows], dtype=torch.long)
+
+            inputs = {
+                "input_ids": padded([encoded.input_ids[i] for i in index], pad_id),
+                "attention_mask": padded([[1] * len(encoded.input_ids[i]) for i in index], 0),
+            }
+            if encoded.token_type_ids is not None:
+                inputs["token_type_ids"] = padded([encoded.token_type_ids[i] for i in index], 0)
+            parts = padded([encoded.parts[i] for i in index], -1)
+            yield Batch(index=index, inputs=inputs, parts=parts)
+
+    # -- scoring --------------------------------------------------------------------
+
+    def logits_to_scores(self, logits: torch.Tensor) -> torch.Tensor:
+        if logits.shape[-1] == 1:
+            return logits[:, 0]
+        return logits[:, 1] - logits[:, 0]
+
+    def score_encoded(
+        self,
+        encoded: EncodedPairs,
+        interventions: Sequence[Intervention] = (),
+        *,
+        batch_size: int = 32,
+        backend: str = "sdpa",
+        progress: str | None = None,
+    ) -> np.ndarray:
+        """Score every pair, optionally under interventions; returns scores in input order."""
+        import torch
+        from tqdm.auto import tqdm
+
+        scores = np.empty(len(encoded), dtype=np.float64)
+        batches = self.batches(encoded, batch_size)
+        total = -(-len(encoded) // batch_size)
+        with torch.inference_mode():
+            for batch in tqdm(batches, total=total, desc=progress, disable=progress is None, leave=False):
+                with intervening(self.model, batch.parts, interventions, backend=backend, layer_of=self.layer_of):
+                    logits = self.model(**batch.inputs).logits
+                scores[batch.index] = self.logits_to_scores(logits).double().numpy()
+        return scores
+
+    def score(self, pairs: Sequence[tuple[str, str]], interventions: Sequence[Intervention] = (), **kwargs) -> np.ndarray:
+        return self.score_encoded(self.encode(pairs), interventions, **kwargs)

@@ -1,0 +1,179 @@
+"""GR-3..GR-5: patching decoder components by stage (Table 3), by single layer, and the minimal circuit (Table 4).
+
+Every condition is one decoder step over the queries it concerns, on encoder outputs computed
+once (see :class:`suite.generative.study.GenerativeStudy`); a condition's measured value is the
+share of correct queries whose relevant document leaves rank 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from suite.core.claims import Claim, Settings
+from suite.core.results import ClaimResult, Verdict
+from suite.generative.interventions import Component, Patch, layer_label
+from suite.generative.measurements.common import (
+    decide,
+    mcnemar,
+    per_query,
+    proportion,
+    stage_boundaries,
+)
+from suite.generative.study import GenerativeStudy, MissingCompanion
+
+METHOD_NAMES = {"zero": "zero", "mean": "mean", "model": "T5"}
+COMPONENT_NAMES = {"self_attention": "self-attention", "cross_attention": "cross-attention", "mlp": "MLP"}
+
+
+def _cell_label(component: str, stage: str, method: str) -> str:
+    return f"{COMPONENT_NAMES[component]}, stage {stage}, {METHOD_NAMES[method]}"
+
+
+def _left_rank_one(study: GenerativeStudy, patches: list[Patch], label: str) -> np.ndarray:
+    return study.ranks(patches, rows="correct", label=label) > 1
+
+
+def _stage_cell(study: GenerativeStudy, component: str, stage: str, method: str) -> np.ndarray:
+    """Whether each correct query leaves rank 1 when ``component`` is patched in all of ``stage``."""
+    layers = study.stages[stage]
+    patch = study.patch(component, layers, method, study.correct)
+    return _left_rank_one(study, [patch], f"{_cell_label(component, stage, method)} ({layer_label(layers)})")
+
+
+def stage_table(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+    """GR-3: the 27 cells of Table 3; the paper's removable / crucial cells decide, the T5 order too."""
+    rows = study.correct
+    if not len(rows):
+        return decide(claim, study, settings, [], metric="share of correct queries leaving rank 1",
+                      missing=["no correct query in the evaluation split"])
+    boundary = claim.params["boundary"]
+    left: dict[str, np.ndarray] = {}
+    missing: dict[str, str] = {}
+    comparisons, decided, cells = [], [], []
+    for cell in claim.params["cells"]:
+        component, stage, method, role = cell["component"], cell["stage"], cell["method"], cell["role"]
+        key = f"{component}:{stage}:{method}"
+        entry = {**cell, "layers": layer_label(study.stages[stage])}
+        try:
+            left[key] = _stage_cell(study, component, stage, method)
+        except MissingCompanion as error:
+            missing[METHOD_NAMES[method]] = str(error)
+            cells.append({**entry, "measured": None, "missing": str(error)})
+            continue
+        k, n = int(left[key].sum()), int(left[key].size)
+        entry.update(measured=k / n, k=k, n=n)
+        if role in ("removable", "crucial"):
+            hypothesis = "less" if role == "removable" else "greater"
+            expected = cell["paper"] - boundary
+            sign_ok = expected < 0 if hypothesis == "less" else expected > 0
+            comparisons.append(proportion(settings, f"{_cell_label(component, stage, method)}: {role}", left[key],
+                                          boundary, hypothesis=hypothesis, expected_effect=expected if sign_ok else None))
+            decided.append(True)
+            entry["comparison"] = len(comparisons) - 1
+        else:
+            from suite.core.stats import clopper_pearson
+
+            entry["ci"] = list(clopper_pearson(k, n))
+        cells.append(entry)
+    for pair in claim.params["order"]:
+        more, less = pair["more"], pair["less"]
+        if more in left and less in left:
+            comparisons.append(mcnemar(settings, f"{_cell_label(*more.split(':'))} > {_cell_label(*less.split(':'))}",
+                                       left[more], left[less], hypothesis="greater"))
+            decided.append(True)
+    result = decide(claim, study, settings, comparisons, metric="share of correct queries leaving rank 1",
+                    missing=[f"{m} cells ({why})" for m, why in missing.items()])
+    for entry in cells:
+        if "comparison" in entry:
+            c = result.comparisons[entry.pop("comparison")]
+            entry.update(ci=list(c.ci), p_corrected=c.p_corrected, verdict=c.verdict.value)
+    result.figures["stage_table"] = {
+        "components": list(COMPONENT_NAMES), "component_names": COMPONENT_NAMES, "methods": list(METHOD_NAMES),
+        "method_names": METHOD_NAMES, "stages": ["I", "II", "III"], "cells": cells, "boundary": boundary,
+        "n": int(len(rows)), "stage_layers": {k: layer_label(v) for k, v in study.stages.items()},
+        "stages_data_driven": stage_boundaries(study).get("data_driven"),
+        "paper_models": {"paper": "NQ10k", "nq320k": "NQ320k", "trivia_qa": "Trivia-QA"},
+    }
+    result.per_query = {f"left rank 1: {k}": per_query(study, rows, v.astype(float)) for k, v in left.items()}
+    return result
+
+
+def single_layers(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+    """GR-4: each component zeroed in one layer at a time, against its whole stage."""
+    rows = study.correct
+    if not len(rows):
+        return decide(claim, study, settings, [], metric="share of correct queries leaving rank 1",
+                      missing=["no correct query in the evaluation split"])
+    boundary, method = claim.params["boundary"], claim.params["method"]
+    per_layer: dict[str, np.ndarray] = {}
+    shares: dict[str, list[float]] = {}
+    for component in Component:
+        outcomes = []
+        for layer in range(study.n_layers):
+            patch = study.patch(component, (layer,), method, rows)
+            outcomes.append(_left_rank_one(study, [patch], f"{COMPONENT_NAMES[component.value]} layer {layer} {method}"))
+        per_layer[component.value] = np.stack(outcomes)  # [L, n]
+        shares[component.value] = [float(o.mean()) for o in outcomes]
+    expected = claim.params["expected_single"] - boundary
+    comparisons = []
+    for component, outcomes in per_layer.items():
+        worst = int(np.argmax(outcomes.mean(axis=1)))
+        comparisons.append(proportion(settings, f"{COMPONENT_NAMES[component]}: worst single layer ({worst}) below {boundary:g}",
+                                      outcomes[worst], boundary, hypothesis="less", expected_effect=expected))
+    stage_shares = {}
+    for spec in claim.params["crucial_stages"]:
+        component, stage = spec.split(":")
+        whole = _stage_cell(study, component, stage, method)
+        layers = list(study.stages[stage])
+        inside = per_layer[component][layers]
+        worst = layers[int(np.argmax(inside.mean(axis=1)))]
+        stage_shares[spec] = float(whole.mean())
+        comparisons.append(mcnemar(settings, f"{COMPONENT_NAMES[component]} stage {stage} whole > its worst layer ({worst})",
+                                   whole, per_layer[component][worst], hypothesis="greater"))
+    figure = {"title": f"Share of correct queries leaving rank 1, one layer {method}-patched at a time",
+              "layers": study.n_layers, "series": {COMPONENT_NAMES[c]: v for c, v in shares.items()},
+              "boundary": boundary, "whole_stage": stage_shares, "stages": stage_boundaries(study), "n": int(len(rows)),
+              "scale": "linear", "y_label": "share leaving rank 1"}
+    return decide(claim, study, settings, comparisons, metric="share of correct queries leaving rank 1",
+                  figures={"layer_series": figure})
+
+
+def minimal_circuit(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+    """GR-5 (Table 4): the paper's circuit on the whole evaluation split, hits kept against 1/2."""
+    stage, L = study.stages, study.n_layers
+    rows = study.eval_index
+    try:
+        patches = [
+            study.patch(Component.CROSS_ATTENTION, stage["I"], "zero", rows),
+            study.patch(Component.SELF_ATTENTION, range(L), "zero", rows),
+            study.patch(Component.MLP, stage["I"] + stage["II"], "mean", rows),
+        ]
+    except MissingCompanion as error:
+        return decide(claim, study, settings, [], metric="hits kept under the circuit", missing=[str(error)])
+    base = study.ranks(rows="eval")
+    circuit = study.ranks(patches, rows="eval", label="minimal circuit")
+    comparisons, bars, relative = [], [], {}
+    for k in claim.params["cutoffs"]:
+        hit = base <= k
+        if not hit.any():
+            continue
+        kept = circuit[hit] <= k
+        paper = claim.params["paper_relative"][str(k)]
+        comparisons.append(proportion(settings, f"Hits@{k} kept under the circuit", kept, claim.params["p0"],
+                                      hypothesis="greater", expected_effect=paper - claim.params["p0"]))
+        relative[str(k)] = float((circuit <= k).sum() / hit.sum())
+        bars.append({"label": f"Hits@{k} kept", "measured": comparisons[-1].measured, "ci": list(comparisons[-1].ci),
+                     "reference": claim.params["p0"], "paper": paper,
+                     "note": f"Hits@{k}: {hit.mean():.3f} -> {(circuit <= k).mean():.3f} (relative {relative[str(k)]:.2f})"})
+    active = 3 * L - len(stage["I"]) - L - len(stage["I"]) - len(stage["II"])
+    figure = {"title": "Minimal circuit: share of full-model hits kept", "unit": "share of hits", "bars": bars,
+              "reference_label": "most (1/2)", "n": int(len(rows)),
+              "caption": f"Active components: {active} of {3 * L} (cross-attention of stages II-III, MLPs of stage III); "
+                         f"stage-I/II MLPs are constants. Paper: one third of 72."}
+    missing = [] if comparisons else ["no evaluation query is a hit under the full model"]
+    result = decide(claim, study, settings, comparisons, metric="hits of the full model kept under the circuit",
+                    missing=missing, figures={"metric_bars": figure},
+                    per_query={"rank": per_query(study, rows, base), "rank under the circuit": per_query(study, rows, circuit)})
+    result.options["relative_hits"] = relative
+    result.options["active_components"] = active
+    return result

@@ -1,0 +1,321 @@
+"""A generative (DSI) retriever measured on a collection: one encoder pass per query, cached conditions.
+
+The GR claims share most of their work: the recorded baseline decode (GR-2, GR-7, GR-8), the
+patching grid (GR-3, GR-4, GR-5) and the per-head analysis pass (GR-9..GR-12). A study encodes
+every query ONCE; each patching condition is then one decoder step over the queries it needs,
+and its ranks are stored on disk under the weights' hash, the queries and the patch key, so a
+rerun or a resumed run recomputes nothing it already measured.
+
+Queries: those with a relevant document the model indexes, minus the ones its build saw in
+training (``train_qids``, counted). A seeded share (``mean_split``) is held apart: the mean
+patches are the mean outputs over ITS correct queries, so no evaluated query contributes to
+its own replacement. Everything else is the evaluation split; "correct" = relevant document
+at rank 1 there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from suite.core.collections import Collection
+from suite.core.runs import write_text_atomic
+from suite.generative.interventions import Component, Patch, data_driven_stages, stages
+from suite.generative.model import DecoderPass, EncodedQueries, GenerativeRetriever
+
+
+class MissingCompanion(LookupError):
+    """A claim needs a companion model (pre-trained T5, held-out model) the study lacks."""
+
+
+class GenerativeStudy:
+    """A DSI model on a collection's queries, with its companions and cached per-condition ranks."""
+
+    def __init__(
+        self,
+        model: GenerativeRetriever,
+        collection: Collection,
+        *,
+        pretrained: GenerativeRetriever | None = None,
+        held_out: GenerativeRetriever | None = None,
+        held_out_docids: Sequence[str] = (),
+        missing: dict[str, str] | None = None,
+        cache_dir: Path | None = None,
+        relevant_grade: int = 1,
+        rank_over: str = "docids",
+        mean_split: float = 0.3,
+        analysis_queries: int = 200,
+        max_queries: int | None = None,
+        batch_size: int = 64,
+        max_length: int = 64,
+        seed: int = 0,
+    ):
+        if rank_over not in ("docids", "vocab"):
+            raise ValueError(f"rank_over must be 'docids' or 'vocab', got {rank_over!r}")
+        if not 0 <= mean_split < 1:
+            raise ValueError(f"mean_split must be in [0, 1), got {mean_split}")
+        self.model = model
+        self.collection = collection
+        self.pretrained = pretrained
+        self.held_out = held_out
+        self.held_out_docids = tuple(held_out_docids)
+        self.missing = dict(missing or {})
+        self.relevant_grade = relevant_grade
+        self.rank_over = rank_over
+        self.mean_split = mean_split
+        self.analysis_queries = analysis_queries
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.seed = seed
+        self.excluded: dict[str, str] = {}
+        self.seen_in_training = 0
+        qids, relevant = [], []
+        for qid in sorted(collection.queries):
+            judged = {d for d, g in collection.qrels.get(qid, {}).items() if g >= relevant_grade}
+            indexed = {d for d in judged if d in model.token_of}
+            if qid in model.train_qids:
+                self.seen_in_training += 1
+            elif not judged:
+                self.excluded[qid] = f"no document judged relevant (grade >= {relevant_grade})"
+            elif not indexed:
+                self.excluded[qid] = "no relevant document is indexed by the model"
+            else:
+                qids.append(qid)
+                relevant.append(indexed)
+        if max_queries is not None:
+            qids, relevant = qids[:max_queries], relevant[:max_queries]
+        if len(qids) < 2:
+            raise ValueError(f"{collection.id}: {len(qids)} evaluable queries for {model.name}; need at least 2")
+        self.qids = qids
+        self.relevant = relevant
+        self.texts = [collection.queries[q] for q in qids]
+        self.targets = model.targets_of(relevant)
+        order = np.random.default_rng(seed).permutation(len(qids))
+        n_mean = int(round(mean_split * len(qids)))
+        self.mean_index = np.sort(order[:n_mean])
+        self.eval_index = np.sort(order[n_mean:])
+        fingerprint = hashlib.sha256()
+        fingerprint.update(f"{model.weights_sha256}|{rank_over}|{mean_split}|{seed}|{max_length}".encode())
+        for qid, text, docs in zip(qids, self.texts, relevant):
+            fingerprint.update(f"{qid}\t{text}\t{sorted(docs)}\n".encode())
+        self.fingerprint = fingerprint.hexdigest()[:16]
+        self.cache_dir = Path(cache_dir) / "generative" / self.fingerprint if cache_dir is not None else None
+        self._encoded: EncodedQueries | None = None
+        self._baseline: DecoderPass | None = None
+        self._baseline_ranks: np.ndarray | None = None
+        self._analysis: tuple[DecoderPass, EncodedQueries, np.ndarray] | None = None
+        self._memory: dict[str, np.ndarray] = {}
+        self._derived: dict[str, Any] = {}
+
+    # -- shape and splits ----------------------------------------------------------------
+
+    @property
+    def n_layers(self) -> int:
+        return self.model.n_layers
+
+    @property
+    def stages(self) -> dict[str, tuple[int, ...]]:
+        """The paper's stages mapped to this decoder's depth (exact for 24 layers)."""
+        return stages(self.n_layers)
+
+    @property
+    def encoded(self) -> EncodedQueries:
+        """Encoder outputs of every query, computed once."""
+        if self._encoded is None:
+            self._encoded = self.model.encode(self.texts, batch_size=self.batch_size, max_length=self.max_length,
+                                              progress=f"{self.model.name}: encoder")
+        return self._encoded
+
+    @property
+    def baseline(self) -> DecoderPass:
+        """The unpatched decode of every query, recording the residual and component outputs."""
+        if self._baseline is None:
+            self._baseline = self.model.decode(self.encoded, record={"residual", "outputs"}, batch_size=self.batch_size,
+                                               progress=f"{self.model.name}: baseline decode")
+            self._baseline_ranks = self.model.ranks(self._baseline.logits, self.targets, over=self.rank_over)
+            self._baseline.logits = None  # [n, vocab] is large; the ranks are what is kept
+        return self._baseline
+
+    @property
+    def baseline_ranks(self) -> np.ndarray:
+        """Rank of each query's relevant document without intervention (all queries)."""
+        self.baseline  # noqa: B018 - computes the ranks
+        return self._baseline_ranks
+
+    @property
+    def correct(self) -> np.ndarray:
+        """Indices (into all queries) of the evaluation split's correct queries."""
+        return self.eval_index[self.baseline_ranks[self.eval_index] == 1]
+
+    @property
+    def mean_correct(self) -> np.ndarray:
+        """Indices of the mean split's correct queries (whose outputs the mean patches average)."""
+        return self.mean_index[self.baseline_ranks[self.mean_index] == 1]
+
+    def rows(self, which: str) -> np.ndarray:
+        """Query indices of a named set: "correct", "eval", "mean" or "all"."""
+        return {"correct": lambda: self.correct, "eval": lambda: self.eval_index, "mean": lambda: self.mean_index,
+                "all": lambda: np.arange(len(self.qids))}[which]()
+
+    # -- patches --------------------------------------------------------------------------
+
+    def mean_outputs(self) -> dict[Component, np.ndarray]:
+        """Recorded outputs ``{component: [m, L, d]}`` of the mean split's correct queries."""
+        rows = self.mean_correct
+        if not len(rows):
+            source = "the mean split" if len(self.mean_index) else "a mean split (--claims-mean-split is 0)"
+            raise MissingCompanion(f"no correct query in {source} to take mean outputs from")
+        return {c: self.baseline.outputs[c][rows] for c in Component}
+
+    def patch(self, component: Component | str, layers: Sequence[int], method: str, rows: np.ndarray) -> Patch:
+        """A patch for decoding ``rows``: zero, mean (mean split), or model (the pre-trained T5's outputs)."""
+        component = Component(component)
+        if method == "zero":
+            return Patch.zero(component, layers)
+        if method == "mean":
+            return Patch.mean(component, layers, self.mean_outputs()[component],
+                              source=f"mean of {len(self.mean_correct)} mean-split correct queries")
+        if method == "model":
+            outputs = self.companion_outputs()[component][rows]
+            return Patch.model(component, layers, outputs, source=self.pretrained.name)
+        raise ValueError(f"unknown patch method {method!r}")
+
+    def companion_outputs(self) -> dict[Component, np.ndarray]:
+        """The pre-trained T5's component outputs ``{c: [n, L, d]}`` on every query (its own encoder)."""
+        if "pretrained_outputs" not in self._derived:
+            t5 = self.require("pretrained")
+            if (t5.n_layers, t5.d_model) != (self.model.n_layers, self.model.d_model):
+                raise MissingCompanion(
+                    f"the pre-trained companion {t5.name} has {t5.n_layers} decoder layers of width {t5.d_model}; "
+                    f"{self.model.name} has {self.model.n_layers} of width {self.model.d_model}"
+                )
+            encoded = self.encode_with(t5)
+            passed = t5.decode(encoded, record={"outputs"}, batch_size=self.batch_size, progress=f"{t5.name}: decode")
+            self._derived["pretrained_outputs"] = passed.outputs
+        return self._derived["pretrained_outputs"]
+
+    def require(self, companion: str) -> GenerativeRetriever:
+        """The named companion ("pretrained" or "held_out"), or MissingCompanion saying why it is absent."""
+        model = getattr(self, companion)
+        if model is None:
+            flag = {"pretrained": "--claims-pretrained", "held_out": "--claims-held-out"}[companion]
+            why = self.missing.get(companion, f"none given ({flag})")
+            raise MissingCompanion(f"no {companion.replace('_', '-')} companion model: {why}")
+        return model
+
+    def encode_with(self, other: GenerativeRetriever, rows: np.ndarray | None = None) -> EncodedQueries:
+        """Another model's encoder outputs for (some of) the queries, cached per model."""
+        key = f"encoded:{other.name}:{other.weights_sha256}"
+        if key not in self._derived:
+            self._derived[key] = other.encode(self.texts, batch_size=self.batch_size, max_length=self.max_length,
+                                              progress=f"{other.name}: encoder")
+        encoded = self._derived[key]
+        return encoded if rows is None else encoded.subset(rows)
+
+    # -- ranks under conditions ------------------------------------------------------------
+
+    def ranks(self, patches: Sequence[Patch] = (), *, rows: str | np.ndarray = "correct",
+              encoder: GenerativeRetriever | None = None, label: str | None = None) -> np.ndarray:
+        """Ranks of the relevant documents of ``rows`` under ``patches`` (and another model's
+        encoder, for the encoder swap), cached on disk. Model patches must be built for these rows."""
+        index = self.rows(rows) if isinstance(rows, str) else np.asarray(rows, dtype=np.int64)
+        if not len(index):
+            return np.empty(0)
+        if not patches and encoder is None:
+            return self.baseline_ranks[index]
+        key = " + ".join(sorted(p.key for p in patches)) or "no patch"
+        if encoder is not None:
+            key += f" | encoder {encoder.name}#{encoder.weights_sha256[:12]}"
+        key += f" | rows {hashlib.sha256(index.tobytes()).hexdigest()[:12]}"
+        if key in self._memory:
+            return self._memory[key]
+        path = self._cache_path(key)
+        if path is not None and path.exists():
+            stored = json.loads(path.read_text())
+            if stored.get("key") == key and len(stored["ranks"]) == len(index):
+                self._memory[key] = np.asarray(stored["ranks"], dtype=np.float64)
+                return self._memory[key]
+        encoded = self.encoded.subset(index) if encoder is None else self.encode_with(encoder, index)
+        passed = self.model.decode(encoded, patches, batch_size=self.batch_size,
+                                   progress=f"{self.model.name}: {label or key}")
+        values = self.model.ranks(passed.logits, [self.targets[i] for i in index], over=self.rank_over)
+        if path is not None:
+            write_text_atomic(json.dumps({"key": key, "ranks": [None if np.isnan(v) else v for v in values.tolist()]}),
+                              path)
+        self._memory[key] = values
+        return values
+
+    # -- the analysis pass -------------------------------------------------------------------
+
+    @property
+    def analysis(self) -> tuple[DecoderPass, EncodedQueries, np.ndarray]:
+        """(recorded pass with head outputs, its EncodedQueries, query indices) over at most
+        ``analysis_queries`` correct queries (a seeded choice when there are more)."""
+        if self._analysis is None:
+            rows = self.correct
+            if len(rows) > self.analysis_queries:
+                rng = np.random.default_rng(self.seed + 1)
+                rows = np.sort(rng.choice(rows, size=self.analysis_queries, replace=False))
+            encoded = self.encoded.subset(rows)
+            passed = self.model.decode(encoded, record={"residual", "outputs", "heads"}, batch_size=self.batch_size,
+                                       progress=f"{self.model.name}: analysis decode")
+            self._analysis = (passed, encoded, rows)
+        return self._analysis
+
+    def correct_pass(self) -> DecoderPass:
+        """The baseline records restricted to the correct queries."""
+        rows = self.correct
+        base = self.baseline
+        return DecoderPass(
+            logits=np.empty((len(rows), 0), dtype=np.float32),
+            encoder=base.encoder,
+            residual=base.residual[rows],
+            outputs={c: v[rows] for c, v in base.outputs.items()},
+        )
+
+    def data_driven_stages(self) -> dict[str, tuple[int, ...]]:
+        """Stage boundaries read off this model's contribution profile (GR-2), reported beside the mapped ones."""
+        from suite.generative.analyses import contribution_ratios
+
+        return self.derived("data_stages", lambda: data_driven_stages(contribution_ratios(self.correct_pass())))
+
+    def derived(self, key: str, compute: Any) -> Any:
+        """A result several claims share, computed once per study."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
+
+    def describe(self) -> dict[str, Any]:
+        correct = self.correct
+        return {
+            "id": self.collection.id,
+            "description": self.collection.description,
+            "queries": len(self.qids),
+            "candidates": len(self.model.docids),
+            "excluded": dict(self.excluded),
+            "seen_in_training": self.seen_in_training,
+            "evaluation_queries": len(self.eval_index),
+            "mean_split_queries": len(self.mean_index),
+            "correct_queries": len(correct),
+            "mean_split_correct": len(self.mean_correct),
+            "relevant_grade": self.relevant_grade,
+            "rank_over": self.rank_over,
+            "truncated_queries": self.encoded.truncated,
+            "seed": self.seed,
+            "stages": {k: list(v) for k, v in self.stages.items()},
+            "companions": {
+                "pretrained": self.pretrained.name if self.pretrained is not None else self.missing.get("pretrained"),
+                "held_out": self.held_out.name if self.held_out is not None else self.missing.get("held_out"),
+                "held_out_docids": len(self.held_out_docids),
+            },
+        }
+
+    def _cache_path(self, key: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
