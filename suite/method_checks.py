@@ -212,14 +212,14 @@ def check_directions(setup: PlantedSetup) -> Check:
         DirectionAblation,
         all_directions,
     )
-    from suite.cross_encoder.measurements.directions import _direction_figure
+    from suite.cross_encoder.measurements.directions import direction_figure
 
     study, settings = setup.study, setup.settings
     baseline = study.quality(label="baseline")
     qids = sorted(baseline)
     comparisons = []
     for direction in all_directions():
-        ablated = study.quality([DirectionAblation(frozenset({direction}), mode=settings.ablation_mode)],
+        ablated = study.quality([DirectionAblation(frozenset({direction}), mode=study.ablation_mode)],
                                 label=f"ablate {direction}")
         comparisons.append(stats.paired_comparison(
             f"ablate {direction}", [ablated[q] for q in qids], [baseline[q] for q in qids], hypothesis="two-sided",
@@ -233,7 +233,7 @@ def check_directions(setup: PlantedSetup) -> Check:
     detail = (f"directions that significantly hurt ({settings.correction} over 25): {', '.join(sorted(hurt)) or 'none'}; "
               f"planted: {', '.join(sorted(planted))}; nDCG@10 change: {drops}")
     return _check("planted: direction ablation hurts only the planted paths", "planted", passed, detail,
-                  {"direction_table": _direction_figure(corrected, baseline, {}, settings)},
+                  {"direction_table": direction_figure(corrected, baseline, {}, alpha=settings.alpha, convention=study.convention)},
                   metric=study.measure, correction=settings.correction, alpha=settings.alpha)
 
 

@@ -139,6 +139,9 @@ class ClaimsSession:
     def option(self, ini: str) -> Any:
         return option(self.config, ini)
 
+    def choice(self, ini: str, allowed: tuple[str, ...]) -> str:
+        return _choice(self.config, ini, allowed)
+
     @property
     def targets(self) -> list[tuple[str, str]]:
         """Cross-encoder targets (model, collection)."""
@@ -220,8 +223,6 @@ def _settings(config: pytest.Config) -> Settings:
         min_power=option(config, "claims_min_power"),
         bootstrap=option(config, "claims_bootstrap"),
         seed=option(config, "claims_seed"),
-        ablation_mode=Mode(_choice(config, "claims_ablation_mode", tuple(m.value for m in Mode))),
-        convention=Convention(_choice(config, "claims_convention", tuple(c.value for c in Convention))),
     )
 
 
@@ -240,6 +241,8 @@ def pytest_configure(config: pytest.Config) -> None:
     report = _path_option(config, "claims_report")
     run_options = {
         **settings.to_dict(),
+        "ablation_mode": _choice(config, "claims_ablation_mode", tuple(m.value for m in Mode)),
+        "direction_convention": Convention(_choice(config, "claims_convention", tuple(c.value for c in Convention))).describe(),
         "models": list(models),
         "collections": list(collections),
         **{ini.removeprefix("claims_"): option(config, ini) for _, ini, _, _, _ in OPTIONS if ini not in _NOT_RECORDED},

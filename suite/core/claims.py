@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from suite.core.results import ClaimResult
-from suite.cross_encoder.interventions import Convention, Mode
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Session-wide choices every measurement honours; all are recorded in the run."""
+    """Session-wide statistical choices every measurement honours; all are recorded in the run."""
 
     alpha: float = 0.05
     correction: str = "holm"
@@ -27,8 +26,6 @@ class Settings:
     min_power: float = 0.8
     bootstrap: int = 2000
     seed: int = 0
-    ablation_mode: Mode = Mode.PRE_SOFTMAX
-    convention: Convention = Convention.FLOW
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,8 +35,6 @@ class Settings:
             "min_power": self.min_power,
             "bootstrap_resamples": self.bootstrap,
             "seed": self.seed,
-            "ablation_mode": self.ablation_mode.value,
-            "direction_convention": self.convention.describe(),
         }
 
 
@@ -79,7 +74,7 @@ class Claim:
             collection=study.collection.id,
             alpha=settings.alpha,
             correction=settings.correction,
-            options={**settings.to_dict(), **self.params},
+            options={**settings.to_dict(), **study.recorded_options(), **self.params},
             **fields,
         )
 

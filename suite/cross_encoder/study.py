@@ -21,7 +21,7 @@ from suite.core import metrics
 from suite.core.collections import Collection, Group, RerankingSet
 from suite.core.runs import write_text_atomic
 from suite.cross_encoder.analyses import head_statistics
-from suite.cross_encoder.interventions import Intervention
+from suite.cross_encoder.interventions import Convention, Intervention, Mode
 from suite.cross_encoder.model import CrossEncoder
 
 
@@ -41,6 +41,8 @@ class CrossEncoderStudy:
         random_samples: int = 100,
         pairs_per_group: int = 4,
         seed: int = 0,
+        ablation_mode: Mode = Mode.PRE_SOFTMAX,
+        convention: Convention = Convention.FLOW,
     ):
         self.model = model
         self.collection = collection
@@ -51,6 +53,8 @@ class CrossEncoderStudy:
         self.random_samples = random_samples
         self.pairs_per_group = pairs_per_group
         self.seed = seed
+        self.ablation_mode = ablation_mode
+        self.convention = convention
         self.pairs = [(q.text, c.text) for q in rerank.queries for c in q.candidates]
         self.qrels = metrics.qrels_of(rerank, collection.qrels)
         self._encoded = None
@@ -65,6 +69,10 @@ class CrossEncoderStudy:
             fingerprint.update(f"{query.qid}\t{query.text}\t{[c.docid for c in query.candidates]}".encode())
         self.fingerprint = fingerprint.hexdigest()[:16]
         self.cache_dir = Path(cache_dir) / "scores" / self.fingerprint if cache_dir is not None else None
+
+    def recorded_options(self) -> dict[str, Any]:
+        """How this study ablates and names directions: recorded with every claim measured on it."""
+        return {"ablation_mode": self.ablation_mode.value, "direction_convention": self.convention.describe()}
 
     @property
     def encoded(self):

@@ -290,6 +290,10 @@ class GenerativeStudy:
             self._derived[key] = compute()
         return self._derived[key]
 
+    def recorded_options(self) -> dict[str, Any]:
+        """No study-level option changes what a GR claim measures beyond the recorded settings."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         correct = self.correct
         return {

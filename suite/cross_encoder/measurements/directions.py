@@ -41,7 +41,7 @@ def _compare(settings: Settings, label: str, treatment: dict, control: dict, **k
 
 
 def _ablation(study: CrossEncoderStudy, settings: Settings, directions: frozenset[Direction], label: str):
-    return study.quality([DirectionAblation(directions, mode=settings.ablation_mode)], label=f"ablate {label}")
+    return study.quality([DirectionAblation(directions, mode=study.ablation_mode)], label=f"ablate {label}")
 
 
 def _decide(claim: Claim, study: CrossEncoderStudy, settings: Settings, comparisons: list[Comparison], **fields):
@@ -112,7 +112,7 @@ def direction_table(claim: Claim, study: CrossEncoderStudy, settings: Settings) 
     per_query = {"baseline": baseline}
     comparisons = []
     for direction in all_directions():
-        label = _label(direction, settings)
+        label = _label(direction, study.convention)
         ablated = _ablation(study, settings, frozenset({direction}), label)
         per_query[f"ablate {label}"] = ablated
         cell = paper_cells.get(direction, {})
@@ -130,12 +130,12 @@ def direction_table(claim: Claim, study: CrossEncoderStudy, settings: Settings) 
     corrected = stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
     known = [c for c, d in zip(corrected, all_directions()) if d in paper_cells]
     verdict, reason = stats.family_verdict(known)
-    table = _direction_figure(corrected, baseline, paper_cells, settings)
+    table = direction_figure(corrected, baseline, paper_cells, alpha=settings.alpha, convention=study.convention)
     return claim.result(
         study,
         settings,
         metric=study.measure,
-        decision="paper cells: " + ", ".join(f"{_label(d, settings)} {c['hypothesis']}" for d, c in paper_cells.items()),
+        decision="paper cells: " + ", ".join(f"{_label(d, study.convention)} {c['hypothesis']}" for d, c in paper_cells.items()),
         verdict=verdict,
         reason=f"decided on the paper's cells; {reason}",
         comparisons=corrected,
@@ -144,14 +144,15 @@ def direction_table(claim: Claim, study: CrossEncoderStudy, settings: Settings) 
     )
 
 
-def _label(direction: Direction, settings: Settings) -> str:
+def _label(direction: Direction, convention: Convention) -> str:
     """The direction as written in the session's convention."""
-    if settings.convention is Convention.FLOW:
+    if convention is Convention.FLOW:
         return str(direction)
     return f"{direction.target.label}->{direction.source.label}"
 
 
-def _direction_figure(comparisons: list[Comparison], baseline: dict, paper_cells: dict, settings: Settings) -> dict:
+def direction_figure(comparisons: list[Comparison], baseline: dict, paper_cells: dict, *, alpha: float,
+                     convention: Convention) -> dict:
     """A 5x5 grid: row X, column Y holds the ablation of 'X->Y' in the session's convention."""
     parts = list(Part)
     values = [[0.0] * 5 for _ in parts]
@@ -159,17 +160,17 @@ def _direction_figure(comparisons: list[Comparison], baseline: dict, paper_cells
     significant = [[False] * 5 for _ in parts]
     paper = [[None] * 5 for _ in parts]
     for direction, comparison in zip(all_directions(), comparisons):
-        flow = settings.convention is Convention.FLOW
+        flow = convention is Convention.FLOW
         row, col = (direction.source, direction.target) if flow else (direction.target, direction.source)
         p_difference = comparison.details.get("p_difference_corrected", comparison.p_corrected)
         values[row][col] = comparison.measured
         p_corrected[row][col] = p_difference
-        significant[row][col] = bool(p_difference < settings.alpha)
+        significant[row][col] = bool(p_difference < alpha)
         if direction in paper_cells:
             paper[row][col] = paper_cells[direction].get("value")
     return {
         "parts": [p.label for p in parts],
-        "convention": settings.convention.describe(),
+        "convention": convention.describe(),
         "baseline": float(np.mean(list(baseline.values()))),
         "values": values,
         "p_corrected": p_corrected,

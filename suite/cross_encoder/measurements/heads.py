@@ -211,7 +211,7 @@ def causal_role(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> C
     random_sets = _random_head_sets(heads, study.model.n_heads, claim.params["random_sets"], settings.seed)
     variants = {
         "whole head output": lambda hs: [HeadAblation(hs)],
-        "Query<->Document attention only": lambda hs: [DirectionAblation(expand("query<->document"), heads=hs, mode=settings.ablation_mode)],
+        "Query<->Document attention only": lambda hs: [DirectionAblation(expand("query<->document"), heads=hs, mode=study.ablation_mode)],
     }
     comparisons, per_query = [], {}
     for name, make in variants.items():
