@@ -1,7 +1,8 @@
-"""Root conftest: the model and collection fixtures the claims under ``claims/`` use.
+"""Repository conftest: only what the suite's own tests need.
 
-The claims plugin itself (``suite.pytest_plugin``) is registered through the package's
-``pytest11`` entry point, so ``pip install -e .`` is all a checkout needs.
+The claims plugin (``suite.pytest_plugin``) and the embedded models (``fixtures.embedded``) are
+registered through the package's ``pytest11`` entry points, so ``pip install -e .`` is all a
+checkout needs to run ``pytest claims/``; this file adds pytester for the tests under ``tests/``.
 """
 
-pytest_plugins = ["fixtures.studies", "fixtures.planted"]
+pytest_plugins = ["pytester"]

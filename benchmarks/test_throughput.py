@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from fixtures.embedded import resolve_collection, resolve_model
+from fixtures.embedded import embedded_catalog
 from suite.cross_encoder.interventions import DirectionAblation, expand
+from suite.cross_encoder.model import CrossEncoder
 
 N_PAIRS = 256
 BATCH = 32
@@ -24,12 +25,13 @@ def model(tmp_path_factory):
     from pathlib import Path
 
     cache = Path(os.environ.get("CLAIMS_CACHE_DIR", Path.home() / ".cache" / "ranker-claims"))
-    return resolve_model("embedded:minilm-synthetic", cache_dir=cache)
+    spec = "embedded:minilm-synthetic"
+    return CrossEncoder.load(embedded_catalog().build(spec, cache).path, name=spec)
 
 
 @pytest.fixture(scope="module")
 def pairs():
-    collection = resolve_collection("embedded:trec-dl-2019")
+    collection = embedded_catalog().resolve_collection("embedded:trec-dl-2019")
     out = []
     for qid in sorted(collection.run):
         for docid, _ in collection.run[qid]:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports.html import write_report
+from reports.page import write_report
 from suite.core.runs import RunFormatError, latest_run, load_run
 
 

@@ -1,19 +1,29 @@
-"""Claims as data: each is declared once in a TOML file under ``claims/`` and measured here.
+"""Claims as data: each is declared once in a TOML file under ``claims/`` and measured by a registered function.
 
-A declaration carries the prose (statement, paper value, figure, citation) and names
-its measurement, a function ``(claim, study, settings) -> ClaimResult`` in
-``suite.measurements``; the test files under ``claims/`` only parametrize and assert.
+A declaration carries the prose (statement, paper value, figure, citation), names its
+measurement and gives the measurement's parameters. Each wing's ``measurements`` package
+keeps a :class:`Registry`; a function joins it through :meth:`Registry.register`, which
+also declares its parameters as a frozen dataclass. :func:`load_claims` resolves every
+claim against the registry and checks its parameters against that schema when the file
+is read (at pytest collection), so a misspelt name or a wrong type stops the session
+before any model is built instead of surfacing mid-run.
 """
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import tomllib
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, Union
 
 from suite.core.results import ClaimResult
+from suite.core.study import Study
+
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
@@ -38,8 +48,77 @@ class Settings:
         }
 
 
+class ClaimsFileError(ValueError):
+    """A claims file that does not match the measurements it names; the message locates the claim."""
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """The schema of a measurement that takes no parameters."""
+
+
+# A measurement: (claim, its typed parameters, the study, the session's settings) -> result.
+MeasureFunction = Callable[["Claim", P, Any, Settings], ClaimResult]
+
+
+@dataclass(frozen=True)
+class Measurement(Generic[P]):
+    """A registered measurement: its name in the TOML, its function and its parameter schema."""
+
+    name: str
+    function: MeasureFunction[P]
+    params: type[P]
+
+    def parse(self, raw: Mapping[str, Any]) -> P:
+        """The typed parameters from a claim's ``params`` table; ValueError names what does not fit."""
+        return _build(self.params, raw, "", f"measurement {self.name!r}")
+
+
+class Registry:
+    """The measurements of one wing, by the name claims give in their ``measurement`` key."""
+
+    def __init__(self, wing: str) -> None:
+        self.wing = wing
+        self._entries: dict[str, Measurement[Any]] = {}
+
+    def register(
+        self, params: type[P] | None = None, *, name: str | None = None
+    ) -> Callable[[MeasureFunction[P]], MeasureFunction[P]]:
+        """Decorator: add the function under ``name`` (default: its own) with ``params`` as schema."""
+        schema = NoParams if params is None else params
+        if not (dataclasses.is_dataclass(schema) and schema.__dataclass_params__.frozen):
+            raise TypeError(f"{schema!r}: a measurement's parameters must be a frozen dataclass")
+
+        def add(function: MeasureFunction[P]) -> MeasureFunction[P]:
+            key = name or function.__name__
+            if key in self._entries:
+                raise ValueError(f"{self.wing}: measurement {key!r} is registered twice")
+            self._entries[key] = Measurement(key, function, schema)
+            return function
+
+        return add
+
+    def __getitem__(self, name: str) -> Measurement[Any]:
+        return self._entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 @dataclass(frozen=True)
 class Claim:
+    """One declared claim, resolved: its measurement and the typed parameters it runs with.
+
+    ``declared_params`` is the ``params`` table exactly as written (keys, values, order); it,
+    not the typed copy with its defaults, is what a result records among its options.
+    """
+
     id: str
     title: str
     statement: str
@@ -47,20 +126,17 @@ class Claim:
     paper_value: float | None
     figure: str
     citation: str
-    measurement: str  # "module:function" under suite.measurements
-    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    measurement: Measurement[Any]
+    params: Any = field(default_factory=NoParams, hash=False, compare=False)
+    declared_params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def __str__(self) -> str:
         return self.id
 
-    def evaluate(self, study: Any, settings: Settings) -> ClaimResult:
-        module_name, _, function_name = self.measurement.partition(":")
-        wing, _, name = module_name.partition("_")
-        package = {"ce": "suite.cross_encoder", "gr": "suite.generative"}[wing]
-        module = importlib.import_module(f"{package}.measurements.{name}")
-        return getattr(module, function_name)(self, study, settings)
+    def evaluate(self, study: Study, settings: Settings) -> ClaimResult:
+        return self.measurement.function(self, self.params, study, settings)
 
-    def result(self, study: Any, settings: Settings, **fields: Any) -> ClaimResult:
+    def result(self, study: Study, settings: Settings, **fields: Any) -> ClaimResult:
         """A ClaimResult carrying this claim's declaration and the study's identity."""
         return ClaimResult(
             claim_id=self.id,
@@ -74,38 +150,136 @@ class Claim:
             collection=study.collection.id,
             alpha=settings.alpha,
             correction=settings.correction,
-            options={**settings.to_dict(), **study.recorded_options(), **self.params},
+            options={**settings.to_dict(), **study.recorded_options(), **self.declared_params},
             **fields,
         )
 
 
-def load_claims(path: str | Path) -> list[Claim]:
-    """Read claim declarations; the file's ``[source]`` table gives the shared citation."""
+def load_claims(path: str | Path, registry: Registry) -> list[Claim]:
+    """Read claim declarations, resolving each measurement in ``registry`` and checking its parameters.
+
+    The file's ``[source]`` table gives the shared citation. Raises :class:`ClaimsFileError`
+    naming the file and the claim on a missing key, an unknown measurement, a parameter the
+    measurement does not know, lacks or cannot read, or a duplicate id.
+    """
     path = Path(path)
     data = tomllib.loads(path.read_text())
     source = data.get("source", {})
-    claims = []
+    claims: list[Claim] = []
     for entry in data.get("claim", []):
         entry = dict(entry)
+        where = f"{path}: claim {entry.get('id', '?')}"
         try:
-            claims.append(
-                Claim(
-                    id=entry.pop("id"),
-                    title=entry.pop("title"),
-                    statement=entry.pop("statement"),
-                    paper=entry.pop("paper"),
-                    paper_value=entry.pop("paper_value", None),
-                    figure=entry.pop("figure"),
-                    citation=entry.pop("citation", source.get("citation", "")),
-                    measurement=entry.pop("measurement"),
-                    params=entry.pop("params", {}),
-                )
+            claim_id, title, statement, paper, figure, name = (
+                entry.pop(key) for key in ("id", "title", "statement", "paper", "figure", "measurement")
             )
         except KeyError as missing:
-            raise ValueError(f"{path}: claim {entry.get('id', '?')} lacks {missing}") from None
+            raise ClaimsFileError(f"{where}: lacks {missing}") from None
+        paper_value = entry.pop("paper_value", None)
+        citation = entry.pop("citation", source.get("citation", ""))
+        declared = entry.pop("params", {})
         if entry:
-            raise ValueError(f"{path}: claim {claims[-1].id} has unknown keys {sorted(entry)}")
+            raise ClaimsFileError(f"{where}: unknown keys {sorted(entry)}")
+        if name not in registry:
+            raise ClaimsFileError(f"{where}: unknown measurement {name!r} (known: {', '.join(registry)})")
+        measurement = registry[name]
+        try:
+            params = measurement.parse(declared)
+        except ValueError as error:
+            raise ClaimsFileError(f"{where}: {error}") from None
+        claims.append(Claim(
+            id=claim_id, title=title, statement=statement, paper=paper, paper_value=paper_value, figure=figure,
+            citation=citation, measurement=measurement, params=params, declared_params=declared,
+        ))
     ids = [c.id for c in claims]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{path}: duplicate claim ids")
+    if duplicates := sorted({i for i in ids if ids.count(i) > 1}):
+        raise ClaimsFileError(f"{path}: duplicate claim ids {duplicates}")
     return claims
+
+
+# --------------------------------------------------------------------------- parameter schemas
+#
+# A schema field's annotation says what TOML value it takes: bool, int, float (an integer is
+# read as a float), str, Literal[...] (one of the listed strings), X | None (optional; TOML has
+# no null, so None only comes from the default), tuple[X, ...] or tuple[X, Y] (an array),
+# Mapping[str, X] (a table of X), or another frozen dataclass (a table of named fields).
+
+
+def _build(schema: type[P], raw: Any, where: str, owner: str) -> P:
+    """An instance of the dataclass ``schema`` from the table ``raw``; ``where`` is its path in params."""
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"parameter {where!r} for {owner} must be a table, got {_shown(raw)}")
+    fields = {f.name: f for f in dataclasses.fields(schema) if f.init}
+    hints = typing.get_type_hints(schema)
+    for key in raw:
+        if key not in fields:
+            known = ", ".join(fields) or "none"
+            raise ValueError(f"unknown parameter {_joined(where, key)!r} for {owner} (known: {known})")
+    values = {}
+    for key, spec in fields.items():
+        if key in raw:
+            values[key] = _read(raw[key], hints[key], _joined(where, key), owner)
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ValueError(f"missing parameter {_joined(where, key)!r} for {owner}")
+    return schema(**values)
+
+
+def _read(value: Any, hint: Any, where: str, owner: str) -> Any:
+    """``value`` as the type ``hint`` reads it (see the note above), or ValueError."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        hint = next(a for a in args if a is not type(None))  # optional: present means the other type
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where, owner)
+    fits = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+    }
+    if hint in fits:
+        if not fits[hint](value):
+            raise ValueError(f"parameter {where!r} for {owner} must be {_named(hint)}, got {_shown(value)}")
+        return float(value) if hint is float else value
+    if origin is Literal:
+        if value not in args:
+            raise ValueError(f"parameter {where!r} for {owner} must be {_named(hint)}, got {_shown(value)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ValueError(f"parameter {where!r} for {owner} must be {_named(hint)}, got {_shown(value)}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_read(v, args[0], f"{where}[{i}]", owner) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ValueError(f"parameter {where!r} for {owner} must be {_named(hint)}, got {_shown(value)}")
+        return tuple(_read(v, a, f"{where}[{i}]", owner) for i, (v, a) in enumerate(zip(value, args)))
+    if origin in (Mapping, dict):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"parameter {where!r} for {owner} must be {_named(hint)}, got {_shown(value)}")
+        return {k: _read(v, args[1], _joined(where, k), owner) for k, v in value.items()}
+    raise TypeError(f"{owner}: parameter {where!r} has a type the schema reader does not know: {hint!r}")
+
+
+def _named(hint: Any) -> str:
+    """How an error message names the expected type."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"an array of {_named(args[0])}"
+        return f"an array of {len(args)} ({', '.join(_named(a) for a in args)})"
+    if origin in (Mapping, dict):
+        return f"a table of {_named(args[1])}"
+    if dataclasses.is_dataclass(hint):
+        return "a table"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _shown(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _joined(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key

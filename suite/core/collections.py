@@ -33,6 +33,8 @@ from fnmatch import fnmatch
 from functools import cached_property
 from pathlib import Path
 
+from suite.core.bm25 import BM25
+
 
 class CollectionError(ValueError):
     """Bad collection input; the message names the file (and line) at fault."""
@@ -281,8 +283,6 @@ def _record_text(record, id_field: str) -> str:
 
 def _scoreddocs(dataset, queries: dict[str, str], documents: Mapping[str, str]) -> tuple[Run, str]:
     """The run of ``scoreddocs``; unscored pools (all scores equal) are ranked with BM25."""
-    from suite.core.bm25 import BM25
-
     pools: dict[str, list[tuple[float, int, str]]] = {}
     for position, scored in enumerate(dataset.scoreddocs_iter()):
         pools.setdefault(scored.query_id, []).append((float(scored.score), position, scored.doc_id))
@@ -598,8 +598,6 @@ def build_reranking_set(
                 ranked = run.get(qid, [])[:depth]
             else:
                 if bm25 is None:
-                    from suite.core.bm25 import BM25
-
                     bm25 = BM25(documents)
                 ranked = bm25.search(text, depth)
             candidates = []

@@ -29,6 +29,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from suite.core import stats
+from suite.core.docstrings import docstring_section
+
 SCHEMA = 1
 
 # Distributions whose versions every run records (None when not installed).
@@ -83,6 +86,8 @@ def new_run(options: dict[str, Any], environment: dict[str, Any] | None = None) 
         "finished": None,
         "environment": environment_info() if environment is None else dict(environment),
         "options": dict(options),
+        # The rules as this version states them, so a run re-rendered later shows what decided it.
+        "verdict_rules": docstring_section(stats.__doc__ or "", "Verdict rules"),
         "targets": [],
         "claims": [],
     }

@@ -6,7 +6,7 @@ cross-encoder (``BertForSequenceClassification``, the class users' checkpoints l
 in which exactly one head matches query tokens to identical document tokens, one head is
 a no-op that attends to [SEP], one head in the last layer carries the match signal to
 [CLS], and every other head is near-inert. Every detector of the suite must recover
-this (see :mod:`suite.method_checks`).
+this (see :mod:`suite.cross_encoder.method_checks`).
 
 Residual stream layout (``hidden`` = 128 dimensions, post-LayerNorm scale):
 

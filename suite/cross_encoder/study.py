@@ -1,28 +1,29 @@
-"""A model measured on a collection: every condition scored once, cached on disk.
+"""A cross-encoder measured on a re-ranking set: every condition scored once, cached on disk.
 
 Claims share conditions (CE-2, CE-3 and CE-5 all need Document->Query ablated), so a
-study scores each condition once per session and stores the scores under a key made of
-the weights' hash, the re-ranking set and the intervention. A rerun, or a run cut short
-and started again, reads what was already measured instead of recomputing it.
+study scores each condition once and stores the scores (:class:`suite.core.study.StudyCache`)
+under ``<cache>/scores/<fingerprint>``, the fingerprint hashing the weights, the maximum
+length and the re-ranking set; the file name hashes the intervention.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from suite.core import metrics
 from suite.core.collections import Collection, Group, RerankingSet
-from suite.core.runs import write_text_atomic
+from suite.core.study import StudyCache, fingerprint_of
 from suite.cross_encoder.analyses import head_statistics
 from suite.cross_encoder.interventions import Convention, Intervention, Mode
-from suite.cross_encoder.model import CrossEncoder
+from suite.cross_encoder.model import CrossEncoder, EncodedPairs
+
+T = TypeVar("T")
 
 
 class CrossEncoderStudy:
@@ -57,25 +58,22 @@ class CrossEncoderStudy:
         self.convention = convention
         self.pairs = [(q.text, c.text) for q in rerank.queries for c in q.candidates]
         self.qrels = metrics.qrels_of(rerank, collection.qrels)
-        self._encoded = None
+        self._encoded: EncodedPairs | None = None
         self._analysis: AnalysisPairs | None = None
-        self._statistics: dict[str, np.ndarray] | None = None
-        self._derived: dict[str, Any] = {}
-        self._memory: dict[str, np.ndarray] = {}
-        fingerprint = hashlib.sha256()
-        fingerprint.update(model.weights_sha256.encode())
-        fingerprint.update(str(model.max_length).encode())
-        for query in rerank.queries:
-            fingerprint.update(f"{query.qid}\t{query.text}\t{[c.docid for c in query.candidates]}".encode())
-        self.fingerprint = fingerprint.hexdigest()[:16]
-        self.cache_dir = Path(cache_dir) / "scores" / self.fingerprint if cache_dir is not None else None
+        fingerprint = fingerprint_of([
+            model.weights_sha256,
+            str(model.max_length),
+            *(f"{query.qid}\t{query.text}\t{[c.docid for c in query.candidates]}" for query in rerank.queries),
+        ])
+        self.cache = StudyCache(cache_dir, "scores", fingerprint)
 
     def recorded_options(self) -> dict[str, Any]:
         """How this study ablates and names directions: recorded with every claim measured on it."""
         return {"ablation_mode": self.ablation_mode.value, "direction_convention": self.convention.describe()}
 
     @property
-    def encoded(self):
+    def encoded(self) -> EncodedPairs:
+        """The tokenised pool pairs, encoded once."""
         if self._encoded is None:
             self._encoded = self.model.encode(self.pairs)
         return self._encoded
@@ -87,25 +85,18 @@ class CrossEncoderStudy:
     def scores(self, interventions: Sequence[Intervention] = (), *, label: str | None = None) -> np.ndarray:
         """Scores of every pool pair under ``interventions`` (pool order), cached."""
         key = " + ".join(sorted(i.key for i in interventions)) or "baseline"
-        if key in self._memory:
-            return self._memory[key]
-        path = self._cache_path(key)
-        if path is not None and path.exists():
-            stored = json.loads(path.read_text())
-            if stored.get("key") == key and len(stored["scores"]) == len(self.pairs):
-                self._memory[key] = np.asarray(stored["scores"], dtype=np.float64)
-                return self._memory[key]
-        values = self.model.score_encoded(
-            self.encoded,
-            interventions,
-            batch_size=self.batch_size,
-            backend=self.backend,
-            progress=f"{self.model.name}: {label or key}",
+        return self.cache.vector(
+            key,
+            "scores",
+            len(self.pairs),
+            lambda: self.model.score_encoded(
+                self.encoded,
+                interventions,
+                batch_size=self.batch_size,
+                backend=self.backend,
+                progress=f"{self.model.name}: {label or key}",
+            ),
         )
-        if path is not None:
-            write_text_atomic(json.dumps({"key": key, "scores": values.tolist()}), path)
-        self._memory[key] = values
-        return values
 
     def quality(self, interventions: Sequence[Intervention] = (), *, label: str | None = None) -> dict[str, float]:
         """Per-query ``measure`` of the re-ranked pools under ``interventions``."""
@@ -129,32 +120,24 @@ class CrossEncoderStudy:
 
     def head_statistics(self) -> dict[str, np.ndarray]:
         """{statistic: [analysis pairs, layers, heads]}, one forward pass per pair, cached."""
-        if self._statistics is not None:
-            return self._statistics
         pairs = self.analysis_pairs
-        path = self._cache_path(f"head-statistics:{pairs.key}", suffix=".npz")
-        if path is not None and path.exists():
-            with np.load(path) as stored:
-                self._statistics = {name: stored[name] for name in head_statistics.STATISTICS}
-            return self._statistics
-        encoded = self.model.encode(pairs.texts)
-        self._statistics = head_statistics.collect(
-            self.model, encoded, batch_size=self.batch_size, progress=f"{self.model.name}: attention statistics"
+        return self.cache.arrays(
+            f"head-statistics:{pairs.key}",
+            head_statistics.STATISTICS,
+            lambda: head_statistics.collect(
+                self.model,
+                self.model.encode(pairs.texts),
+                batch_size=self.batch_size,
+                progress=f"{self.model.name}: attention statistics",
+            ),
         )
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            scratch = path.with_suffix(".tmp.npz")
-            np.savez_compressed(scratch, **self._statistics)
-            scratch.replace(path)
-        return self._statistics
 
-    def derived(self, key: str, compute: Any) -> Any:
+    def derived(self, key: str, compute: Callable[[], T]) -> T:
         """A result several claims share (e.g. the matching heads), computed once per study."""
-        if key not in self._derived:
-            self._derived[key] = compute()
-        return self._derived[key]
+        return self.cache.derived(key, compute)
 
     def describe(self) -> dict[str, Any]:
+        """The re-ranking set as the run records it (size, exclusions, truncation, measure)."""
         rerank = self.rerank
         return {
             "id": self.collection.id,
@@ -169,11 +152,6 @@ class CrossEncoderStudy:
             "seed": rerank.seed,
         }
 
-    def _cache_path(self, key: str, suffix: str = ".json") -> Path | None:
-        if self.cache_dir is None:
-            return None
-        return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}{suffix}"
-
 
 @dataclass
 class AnalysisPairs:
@@ -186,6 +164,7 @@ class AnalysisPairs:
 
     @classmethod
     def select(cls, rerank: RerankingSet, per_group: int, seed: int) -> AnalysisPairs:
+        """A seeded draw per query and group; ``key`` hashes the chosen pairs and names their cache file."""
         rng = np.random.default_rng(seed)
         qids, groups, texts, keys = [], [], [], []
         for query in rerank.queries:

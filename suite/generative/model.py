@@ -121,6 +121,10 @@ def docid_tokens_of(tokenizer: Any, directory: Path | None = None, pattern: str 
     return dict(sorted(out.items())), rule
 
 
+class NoDocidTokens(ModelError):
+    """A seq2seq checkpoint without document-id tokens: no retriever, though it may serve as a companion."""
+
+
 class GenerativeRetriever:
     """A loaded T5-family GenIR model: encode once, decode one step under patches, logit lens, ranks."""
 
@@ -156,7 +160,7 @@ class GenerativeRetriever:
                 raise ModelError(f"{name}: without a tokenizer the docid tokens must be given")
             docid_tokens, docid_rule = docid_tokens_of(tokenizer)
         if not docid_tokens:
-            raise ModelError(f"{name}: no document-id tokens found ({docid_rule})")
+            raise NoDocidTokens(f"{name}: no document-id tokens found ({docid_rule})")
         ids = np.fromiter(docid_tokens, dtype=np.int64)
         if ids.min() < 0 or ids.max() >= self.vocab_size:
             raise ModelError(f"{name}: docid token ids outside the model's vocabulary of {self.vocab_size}")

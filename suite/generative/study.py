@@ -3,8 +3,10 @@
 The GR claims share most of their work: the recorded baseline decode (GR-2, GR-7, GR-8), the
 patching grid (GR-3, GR-4, GR-5) and the per-head analysis pass (GR-9..GR-12). A study encodes
 every query ONCE; each patching condition is then one decoder step over the queries it needs,
-and its ranks are stored on disk under the weights' hash, the queries and the patch key, so a
-rerun or a resumed run recomputes nothing it already measured.
+and its ranks are stored (:class:`suite.core.study.StudyCache`) under
+``<cache>/generative/<fingerprint>``, the fingerprint hashing the weights, the ranking settings
+and the queries; the file name hashes the patch key, so a rerun or a resumed run recomputes
+nothing it already measured.
 
 Queries: those with a relevant document the model indexes, minus the ones its build saw in
 training (``train_qids``, counted). A seeded share (``mean_split``) is held apart: the mean
@@ -16,17 +18,19 @@ at rank 1 there.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from suite.core.collections import Collection
-from suite.core.runs import write_text_atomic
+from suite.core.study import StudyCache, fingerprint_of
+from suite.generative.analyses import contribution_ratios
 from suite.generative.interventions import Component, Patch, data_driven_stages, stages
 from suite.generative.model import DecoderPass, EncodedQueries, GenerativeRetriever
+
+T = TypeVar("T")
 
 
 class MissingCompanion(LookupError):
@@ -99,18 +103,15 @@ class GenerativeStudy:
         n_mean = int(round(mean_split * len(qids)))
         self.mean_index = np.sort(order[:n_mean])
         self.eval_index = np.sort(order[n_mean:])
-        fingerprint = hashlib.sha256()
-        fingerprint.update(f"{model.weights_sha256}|{rank_over}|{mean_split}|{seed}|{max_length}".encode())
-        for qid, text, docs in zip(qids, self.texts, relevant):
-            fingerprint.update(f"{qid}\t{text}\t{sorted(docs)}\n".encode())
-        self.fingerprint = fingerprint.hexdigest()[:16]
-        self.cache_dir = Path(cache_dir) / "generative" / self.fingerprint if cache_dir is not None else None
+        fingerprint = fingerprint_of([
+            f"{model.weights_sha256}|{rank_over}|{mean_split}|{seed}|{max_length}",
+            *(f"{qid}\t{text}\t{sorted(docs)}\n" for qid, text, docs in zip(qids, self.texts, relevant)),
+        ])
+        self.cache = StudyCache(cache_dir, "generative", fingerprint)
         self._encoded: EncodedQueries | None = None
         self._baseline: DecoderPass | None = None
         self._baseline_ranks: np.ndarray | None = None
         self._analysis: tuple[DecoderPass, EncodedQueries, np.ndarray] | None = None
-        self._memory: dict[str, np.ndarray] = {}
-        self._derived: dict[str, Any] = {}
 
     # -- shape and splits ----------------------------------------------------------------
 
@@ -187,7 +188,7 @@ class GenerativeStudy:
 
     def companion_outputs(self) -> dict[Component, np.ndarray]:
         """The pre-trained T5's component outputs ``{c: [n, L, d]}`` on every query (its own encoder)."""
-        if "pretrained_outputs" not in self._derived:
+        def compute() -> dict[Component, np.ndarray]:
             t5 = self.require("pretrained")
             if (t5.n_layers, t5.d_model) != (self.model.n_layers, self.model.d_model):
                 raise MissingCompanion(
@@ -196,8 +197,9 @@ class GenerativeStudy:
                 )
             encoded = self.encode_with(t5)
             passed = t5.decode(encoded, record={"outputs"}, batch_size=self.batch_size, progress=f"{t5.name}: decode")
-            self._derived["pretrained_outputs"] = passed.outputs
-        return self._derived["pretrained_outputs"]
+            return passed.outputs
+
+        return self.cache.derived("pretrained_outputs", compute)
 
     def require(self, companion: str) -> GenerativeRetriever:
         """The named companion ("pretrained" or "held_out"), or MissingCompanion saying why it is absent."""
@@ -210,11 +212,11 @@ class GenerativeStudy:
 
     def encode_with(self, other: GenerativeRetriever, rows: np.ndarray | None = None) -> EncodedQueries:
         """Another model's encoder outputs for (some of) the queries, cached per model."""
-        key = f"encoded:{other.name}:{other.weights_sha256}"
-        if key not in self._derived:
-            self._derived[key] = other.encode(self.texts, batch_size=self.batch_size, max_length=self.max_length,
-                                              progress=f"{other.name}: encoder")
-        encoded = self._derived[key]
+        encoded = self.cache.derived(
+            f"encoded:{other.name}:{other.weights_sha256}",
+            lambda: other.encode(self.texts, batch_size=self.batch_size, max_length=self.max_length,
+                                 progress=f"{other.name}: encoder"),
+        )
         return encoded if rows is None else encoded.subset(rows)
 
     # -- ranks under conditions ------------------------------------------------------------
@@ -232,23 +234,14 @@ class GenerativeStudy:
         if encoder is not None:
             key += f" | encoder {encoder.name}#{encoder.weights_sha256[:12]}"
         key += f" | rows {hashlib.sha256(index.tobytes()).hexdigest()[:12]}"
-        if key in self._memory:
-            return self._memory[key]
-        path = self._cache_path(key)
-        if path is not None and path.exists():
-            stored = json.loads(path.read_text())
-            if stored.get("key") == key and len(stored["ranks"]) == len(index):
-                self._memory[key] = np.asarray(stored["ranks"], dtype=np.float64)
-                return self._memory[key]
-        encoded = self.encoded.subset(index) if encoder is None else self.encode_with(encoder, index)
-        passed = self.model.decode(encoded, patches, batch_size=self.batch_size,
-                                   progress=f"{self.model.name}: {label or key}")
-        values = self.model.ranks(passed.logits, [self.targets[i] for i in index], over=self.rank_over)
-        if path is not None:
-            write_text_atomic(json.dumps({"key": key, "ranks": [None if np.isnan(v) else v for v in values.tolist()]}),
-                              path)
-        self._memory[key] = values
-        return values
+
+        def compute() -> np.ndarray:
+            encoded = self.encoded.subset(index) if encoder is None else self.encode_with(encoder, index)
+            passed = self.model.decode(encoded, patches, batch_size=self.batch_size,
+                                       progress=f"{self.model.name}: {label or key}")
+            return self.model.ranks(passed.logits, [self.targets[i] for i in index], over=self.rank_over)
+
+        return self.cache.vector(key, "ranks", len(index), compute, nan_as_null=True)
 
     # -- the analysis pass -------------------------------------------------------------------
 
@@ -280,21 +273,18 @@ class GenerativeStudy:
 
     def data_driven_stages(self) -> dict[str, tuple[int, ...]]:
         """Stage boundaries read off this model's contribution profile (GR-2), reported beside the mapped ones."""
-        from suite.generative.analyses import contribution_ratios
-
         return self.derived("data_stages", lambda: data_driven_stages(contribution_ratios(self.correct_pass())))
 
-    def derived(self, key: str, compute: Any) -> Any:
+    def derived(self, key: str, compute: Callable[[], T]) -> T:
         """A result several claims share, computed once per study."""
-        if key not in self._derived:
-            self._derived[key] = compute()
-        return self._derived[key]
+        return self.cache.derived(key, compute)
 
     def recorded_options(self) -> dict[str, Any]:
         """No study-level option changes what a GR claim measures beyond the recorded settings."""
         return {}
 
     def describe(self) -> dict[str, Any]:
+        """The evaluated queries, splits, stages and companions as the run records them."""
         correct = self.correct
         return {
             "id": self.collection.id,
@@ -318,8 +308,3 @@ class GenerativeStudy:
                 "held_out_docids": len(self.held_out_docids),
             },
         }
-
-    def _cache_path(self, key: str) -> Path | None:
-        if self.cache_dir is None:
-            return None
-        return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"

@@ -15,19 +15,19 @@ import pytest
 
 from suite.core.claims import load_claims
 from suite.core.runs import load_run
+from suite.cross_encoder.measurements import MEASUREMENTS
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-CE_FAMILY = [claim.id for claim in load_claims(REPO / "claims" / "cross_encoder.toml")]
+CE_FAMILY = [claim.id for claim in load_claims(REPO / "claims" / "cross_encoder.toml", MEASUREMENTS)]
 SMALL = ["--claims-max-queries", "16", "--claims-depth", "12", "--claims-bootstrap", "300", "-p", "no:cacheprovider"]
 
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A directory laid out like the repository: claims/ and the root conftest."""
+    """A directory with the claims alone: the installed plugins provide everything else."""
     shutil.copytree(REPO / "claims", pytester.path / "claims", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "conftest.py", pytester.path / "conftest.py")
     return pytester
 
 

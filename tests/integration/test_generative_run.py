@@ -15,18 +15,18 @@ import pytest
 
 from suite.core.claims import load_claims
 from suite.core.runs import load_run
+from suite.generative.measurements import MEASUREMENTS
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-GR_FAMILY = {c.id for c in load_claims(REPO / "claims" / "generative.toml")}
+GR_FAMILY = {c.id for c in load_claims(REPO / "claims" / "generative.toml", MEASUREMENTS)}
 
 
 @pytest.fixture(scope="module")
 def dsi_run(tmp_path_factory) -> dict:
     project = tmp_path_factory.mktemp("dsi")
     shutil.copytree(REPO / "claims", project / "claims", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "conftest.py", project / "conftest.py")
     result = subprocess.run(
         [
             "python3", "-m", "pytest", "claims/", "-q", "-p", "no:cacheprovider", "-k", "GR",

@@ -19,6 +19,7 @@ import pytest
 
 from suite.core.claims import load_claims
 from suite.core.runs import load_run
+from suite.generative.measurements import MEASUREMENTS
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +72,6 @@ def t5_large_shaped(tmp_path_factory) -> dict[str, Path]:
 
 def test_every_gr_claim_runs_on_a_t5_large_shape(t5_large_shaped, tmp_path):
     shutil.copytree(REPO / "claims", tmp_path / "claims", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "conftest.py", tmp_path / "conftest.py")
     paths = t5_large_shaped
     result = subprocess.run(
         [
@@ -87,7 +87,7 @@ def test_every_gr_claim_runs_on_a_t5_large_shape(t5_large_shaped, tmp_path):
     assert " error" not in result.stdout.splitlines()[-1], result.stdout[-4000:]
     (run_path,) = (tmp_path / "out" / "runs").glob("*.json")
     run = load_run(run_path)
-    assert {c["claim_id"] for c in run["claims"]} == {c.id for c in load_claims(REPO / "claims" / "generative.toml")}
+    assert {c["claim_id"] for c in run["claims"]} == {c.id for c in load_claims(REPO / "claims" / "generative.toml", MEASUREMENTS)}
     model = run["targets"][0]["model"]
     assert (model["encoder_layers"], model["decoder_layers"], model["heads"], model["docids"]) == (24, 24, 16, N_DOCS)
     collection = run["targets"][0]["collection"]

@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from suite import method_checks
+from suite.core import method_checks as calibration
 from suite.core import stats
 from suite.core.claims import Settings
 from suite.cross_encoder import interventions as attention
+from suite.cross_encoder import method_checks
 from suite.cross_encoder.analyses import head_statistics, query_key
+from suite.generative import method_checks as generative_checks
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def test_every_detector_recovers_the_planted_mechanism(setup, name):
 
 
 def test_calibration_checks_pass_with_at_least_1000_simulations():
-    checks = method_checks.calibration_checks(Settings(), n=30, heads=24)
+    checks = calibration.calibration_checks(Settings(), n=30, heads=24)
     assert {c["name"] for c in checks} >= {f"calibration: {d} false-positive rate" for d in stats.DECISIONS}
     for check in checks:
         assert check["passed"], check["detail"]
@@ -125,8 +127,8 @@ def test_decomposition_against_contextual_states_fails(fresh, monkeypatch):
 def test_uncorrected_head_screen_fails_calibration(monkeypatch):
     """With the multiple-comparison correction disabled, null screens of 24 heads find a head
     far more often than alpha."""
-    monkeypatch.setattr(stats, "correct", lambda pvalues, method: np.asarray(pvalues, dtype=float))
-    check = method_checks.check_false_positive_rate("heads", Settings(), n=30, heads=24)
+    monkeypatch.setattr(stats.corrections, "correct", lambda pvalues, method: np.asarray(pvalues, dtype=float))
+    check = calibration.check_false_positive_rate("heads", Settings(), n=30, heads=24)
     assert not check["passed"], check["detail"]
 
 
@@ -140,48 +142,48 @@ def t5_dir(tmp_path_factory) -> object:
 
 
 @pytest.fixture(scope="module")
-def t5_setup(t5_dir) -> method_checks.PlantedGenerativeSetup:
-    return method_checks.planted_generative_setup(t5_dir)
+def t5_setup(t5_dir) -> generative_checks.PlantedGenerativeSetup:
+    return generative_checks.planted_generative_setup(t5_dir)
 
 
 @pytest.fixture
-def fresh_t5(t5_dir) -> method_checks.PlantedGenerativeSetup:
+def fresh_t5(t5_dir) -> generative_checks.PlantedGenerativeSetup:
     """A new study (studies cache what they measured), so a broken detector really runs."""
-    return method_checks.planted_generative_setup(t5_dir)
+    return generative_checks.planted_generative_setup(t5_dir)
 
 
 def test_planted_t5_loads_as_a_checkpoint_and_answers_every_query(t5_setup):
     study, planted = t5_setup.study, t5_setup.planted
     assert study.model.describe()["docid_rule"].startswith("docids.json")
     assert (study.model.n_layers, study.stages[planted.stage]) == (planted.decoder_layers, planted.layers)
-    assert len(study.correct) == len(study.eval_index) >= method_checks.MIN_CORRECT
+    assert len(study.correct) == len(study.eval_index) >= generative_checks.MIN_CORRECT
     assert (study.baseline_ranks == 1).all()
 
 
-@pytest.mark.parametrize("name", list(method_checks.PLANTED_GENERATIVE_CHECKS))
+@pytest.mark.parametrize("name", list(generative_checks.PLANTED_GENERATIVE_CHECKS))
 def test_every_generative_detector_recovers_the_planted_stage(t5_setup, name):
-    check = method_checks.PLANTED_GENERATIVE_CHECKS[name](t5_setup)
+    check = generative_checks.PLANTED_GENERATIVE_CHECKS[name](t5_setup)
     assert check["kind"] == "planted"
     assert check["passed"], check["detail"]
     assert check["figures"]
 
 
 def test_planted_t5_checks_appear_in_the_report(t5_setup, tmp_path):
-    from reports.html import write_report
+    from reports import write_report
     from suite.core.runs import add_method_check, new_run
 
     run = new_run({"alpha": 0.05}, {"python": "3.11"})
-    for check in method_checks.PLANTED_GENERATIVE_CHECKS.values():
+    for check in generative_checks.PLANTED_GENERATIVE_CHECKS.values():
         add_method_check(run, check(t5_setup))
     path = write_report(run, tmp_path / "report.html") or tmp_path / "report.html"
     section = path.read_text().split('id="method-checks"', 1)[1]
-    n = len(method_checks.PLANTED_GENERATIVE_CHECKS)
+    n = len(generative_checks.PLANTED_GENERATIVE_CHECKS)
     assert f"<strong>{n} of {n}</strong> passed" in section
     assert "planted T5: stage patching" in section and "planted_stage_grid" in section
 
 
-def _run_t5(setup: method_checks.PlantedGenerativeSetup, name: str) -> dict:
-    check = method_checks.PLANTED_GENERATIVE_CHECKS[name](setup)
+def _run_t5(setup: generative_checks.PlantedGenerativeSetup, name: str) -> dict:
+    check = generative_checks.PLANTED_GENERATIVE_CHECKS[name](setup)
     assert not check["passed"], check["detail"]
     return check
 
@@ -263,7 +265,7 @@ def test_outputs_recorded_under_the_wrong_component_fail(fresh_t5, monkeypatch):
 def test_t5_checks_fail_on_too_few_correct_queries(fresh_t5, monkeypatch):
     from suite.generative.study import GenerativeStudy
 
-    too_few = property(lambda self: self.eval_index[: method_checks.MIN_CORRECT - 1])
+    too_few = property(lambda self: self.eval_index[: generative_checks.MIN_CORRECT - 1])
     monkeypatch.setattr(GenerativeStudy, "correct", too_few)
-    for name in method_checks.PLANTED_GENERATIVE_CHECKS:
-        assert f"need >= {method_checks.MIN_CORRECT}" in _run_t5(fresh_t5, name)["detail"]
+    for name in generative_checks.PLANTED_GENERATIVE_CHECKS:
+        assert f"need >= {generative_checks.MIN_CORRECT}" in _run_t5(fresh_t5, name)["detail"]

@@ -16,6 +16,7 @@ import pytest
 
 from suite.core.claims import load_claims
 from suite.core.runs import load_run
+from suite.cross_encoder.measurements import MEASUREMENTS
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,6 @@ def bert_large_dir(tmp_path_factory) -> Path:
 
 def test_every_claim_runs_on_a_bert_large_shape(bert_large_dir, tmp_path):
     shutil.copytree(REPO / "claims", tmp_path / "claims", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "conftest.py", tmp_path / "conftest.py")
     result = subprocess.run(
         [
             "python3", "-m", "pytest", "claims/", "-q", "-p", "no:cacheprovider",
@@ -54,6 +54,6 @@ def test_every_claim_runs_on_a_bert_large_shape(bert_large_dir, tmp_path):
     assert " error" not in result.stdout.splitlines()[-1], result.stdout[-4000:]
     (run_path,) = (tmp_path / "out" / "runs").glob("*.json")
     run = load_run(run_path)
-    assert {c["claim_id"] for c in run["claims"]} == {c.id for c in load_claims(REPO / "claims" / "cross_encoder.toml")}
+    assert {c["claim_id"] for c in run["claims"]} == {c.id for c in load_claims(REPO / "claims" / "cross_encoder.toml", MEASUREMENTS)}
     model = run["targets"][0]["model"]
     assert (model["layers"], model["heads"], model["logits"]) == (24, 16, 2)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.embedded import shared_data
+from fixtures.shared import shared_data
 from suite.core.runs import load_run
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,6 @@ def dl19_run(tmp_path_factory) -> dict:
         pytest.skip(f"TREC DL collections not found under {shared_data()}")
     project = tmp_path_factory.mktemp("dl19")
     shutil.copytree(REPO / "claims", project / "claims", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "conftest.py", project / "conftest.py")
     result = subprocess.run(
         [
             "python3", "-m", "pytest", "claims/", "-q", "-p", "no:cacheprovider",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reports.html import write_report
+from reports import write_report
 from tests.browser import check_renders, find_chromium
 
 pytestmark = pytest.mark.skipif(

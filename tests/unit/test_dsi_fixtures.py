@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures.embedded import model_kind
+from fixtures.embedded import embedded_catalog
 from fixtures.generative import (
     DSIRecipe,
     PretrainRecipe,
@@ -23,7 +23,6 @@ from fixtures.generative import (
     random_quality,
     ranking_quality,
     read_docids,
-    resolve_generative_model,
     span_corruption,
     synthetic_dsi_data,
 )
@@ -136,12 +135,13 @@ def test_docid_embeddings_are_distinct_from_the_start(tmp_path):
 
 
 def test_unknown_generative_names_and_kinds_are_clear_errors(tmp_path):
-    with pytest.raises(ModelError, match="unknown embedded generative model 'nope'"):
-        resolve_generative_model("embedded:nope", tmp_path)
-    assert model_kind("embedded:dsi-synthetic") == "generative"
-    assert model_kind("embedded:minilm-synthetic") == "cross-encoder"
+    catalog = embedded_catalog()
+    with pytest.raises(ModelError, match="unknown embedded model 'nope'"):
+        catalog.build("embedded:nope", tmp_path)
+    assert catalog.model_kind("embedded:dsi-synthetic") == "generative"
+    assert catalog.model_kind("embedded:minilm-synthetic") == "cross-encoder"
     with pytest.raises(ModelError, match="unknown embedded model"):
-        model_kind("embedded:nope")
+        catalog.model_kind("embedded:nope")
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"}))
     with pytest.raises(ModelError, match="neither"):
-        model_kind(str(tmp_path))
+        catalog.model_kind(str(tmp_path))

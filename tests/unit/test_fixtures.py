@@ -10,8 +10,7 @@ from fixtures.cross_encoder import Recipe, build_cross_encoder, training_groups
 from fixtures.embedded import (
     EMBEDDED_COLLECTIONS,
     EMBEDDED_MODELS,
-    resolve_collection,
-    resolve_model,
+    embedded_catalog,
 )
 from fixtures.synthetic import ATTRIBUTES, synthetic_collection
 from suite.core.bm25 import tokenize
@@ -46,7 +45,7 @@ def test_lexical_matches_share_the_query_words_and_paraphrases_do_not(split):
 
 
 def test_reranking_set_of_the_embedded_collection_has_every_group():
-    rerank = build_reranking_set(resolve_collection("embedded:synthetic"), depth=30)
+    rerank = build_reranking_set(embedded_catalog().resolve_collection("embedded:synthetic"), depth=30)
     groups = {c.group.value for q in rerank.queries for c in q.candidates + q.extra}
     assert {"relevant", "hard", "easy"} <= groups
     assert not rerank.excluded and len(rerank.queries) == 60
@@ -73,7 +72,7 @@ def test_builds_are_reproducible_and_cached(tmp_path):
 
 def test_unknown_names_are_clear_errors(tmp_path):
     with pytest.raises(ModelError, match="unknown embedded model 'nope'"):
-        resolve_model("embedded:nope", cache_dir=tmp_path)
+        embedded_catalog().build("embedded:nope", tmp_path)
     with pytest.raises(CollectionError, match="unknown embedded collection 'nope'"):
-        resolve_collection("embedded:nope")
+        embedded_catalog().resolve_collection("embedded:nope")
     assert "minilm-synthetic" in EMBEDDED_MODELS and "synthetic" in EMBEDDED_COLLECTIONS

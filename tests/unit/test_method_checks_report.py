@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from reports.html import FIGURE_RENDERERS, render_figure, write_report
-from suite import method_checks
+from reports import write_report
+from reports.figures import FIGURE_RENDERERS, render_figure
+from suite.core import method_checks
 from suite.core.claims import Settings
 from suite.core.runs import add_method_check, new_run
 

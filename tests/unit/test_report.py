@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from reports import html as report
-from reports.html import docstring_section, render_report, write_report
-from suite.core.runs import load_run, save_run
+from reports import render_report, write_report
+from reports.figures import FIGURE_RENDERERS, render_figure
+from reports.svg import BLUE, GREY, diverging
+from suite.core.docstrings import docstring_section
+from suite.core.runs import load_run, new_run, save_run
 
 ROOT = Path(__file__).resolve().parents[2]
 XSS = "<script>alert(1)</script>"
@@ -124,7 +126,7 @@ def test_report_shows_every_claim_verdict_and_the_setup(page, example_run):
 
 def test_direction_table_is_an_svg_heatmap_with_stars_and_paper_values(example_run):
     claim = next(c for c in example_run["claims"] if c["claim_id"] == "CE-5")
-    figure = report.render_figure("direction_table", claim["figures"]["direction_table"], claim)
+    figure = render_figure("direction_table", claim["figures"]["direction_table"], claim)
     parsed = _parse(figure)
     rects = [attrs for tag, attrs in parsed.tags if tag == "rect"]
     assert len(rects) == 25
@@ -139,15 +141,15 @@ def test_direction_table_is_an_svg_heatmap_with_stars_and_paper_values(example_r
     assert "paper 0.67" in figure and "paper 0.81" in figure
     assert "0.812" in figure  # the baseline the colours are centred at
     # The biggest drop gets the strongest red, no drop stays neutral.
-    assert report.diverging(-0.31, 0.31)[0] == "#b2182b"
-    assert report.diverging(0.0, 0.31)[0] == "#f7f7f7"
-    assert report.diverging(0.31, 0.31)[0] == "#2166ac"
+    assert diverging(-0.31, 0.31)[0] == "#b2182b"
+    assert diverging(0.0, 0.31)[0] == "#f7f7f7"
+    assert diverging(0.31, 0.31)[0] == "#2166ac"
 
 
 def test_direction_table_follows_the_attend_convention_in_its_axis_names(example_run):
     claim = next(c for c in example_run["claims"] if c["claim_id"] == "CE-5")
     table = dict(claim["figures"]["direction_table"], convention="X->Y: tokens of X attend to tokens of Y (information flows from Y to X)")
-    figure = report.render_figure("direction_table", table, claim)
+    figure = render_figure("direction_table", table, claim)
     assert "attending (X)" in figure and "attended to (Y)" in figure and "source (X)" not in figure
 
 
@@ -162,7 +164,7 @@ def test_unknown_and_malformed_figures_still_show_their_data(example_run):
 
 
 def test_a_figure_kind_is_one_registered_function(example_run, monkeypatch):
-    monkeypatch.setitem(report.FIGURE_RENDERERS, "future_kind", lambda data, claim: f"<p>bins: {len(data['bins'])}</p>")
+    monkeypatch.setitem(FIGURE_RENDERERS, "future_kind", lambda data, claim: f"<p>bins: {len(data['bins'])}</p>")
     assert "<p>bins: 3</p>" in render_report(example_run)
 
 
@@ -213,8 +215,6 @@ def test_comparison_and_method_check_sections(page, example_run):
 
 
 def test_an_empty_or_odd_run_still_renders():
-    from suite.core.runs import new_run
-
     run = new_run({}, {})
     page = render_report(run)
     assert "no claim results in this run" in page and _parse(page).problems == []
@@ -233,29 +233,31 @@ def test_unfinished_run_is_flagged(example_run):
     assert "was interrupted" in render_report(example_run)
 
 
-def test_verdict_rules_come_from_suite_stats_or_are_not_invented(example_run, monkeypatch):
+def test_verdict_rules_are_the_ones_the_run_recorded_never_todays(example_run, monkeypatch):
+    example_run["verdict_rules"] = "SUPPORTED when p_corrected < alpha & the effect has the claimed sign.\n  Indented."
     fake = types.ModuleType("suite.core.stats")
-    fake.__doc__ = """Statistics of claims.
-
-    Verdict rules
-    -------------
-    A superiority comparison is SUPPORTED when p_corrected < alpha & its effect has the claimed sign.
-    Otherwise INCONCLUSIVE when power < min_power.
-
-    Corrections
-    -----------
-    Holm by default.
-    """
-    monkeypatch.setitem(sys.modules, "suite.core.stats", fake)
+    fake.__doc__ = "Statistics.\n\nVerdict rules\n-------------\nToday's rules, not the run's.\n"
+    monkeypatch.setitem(sys.modules, "suite.core.stats", fake)  # what is installed now must not matter
     page = render_report(example_run)
-    assert "A superiority comparison is SUPPORTED when p_corrected &lt; alpha &amp; its effect" in page
-    assert "Holm by default" not in page  # the next section is not part of the rules
+    section = page[page.index('<section id="rules">'):]
+    assert "SUPPORTED when p_corrected &lt; alpha &amp; the effect has the claimed sign.\n  Indented." in section
+    assert "As recorded in this run" in section and "Today&#x27;s rules" not in page
 
-    fake.__doc__ = "Statistics without a rules section."
-    assert "not available (or has no" in render_report(example_run)
-    monkeypatch.setitem(sys.modules, "suite.core.stats", None)  # import fails
-    page = render_report(example_run)
-    assert "not available (or has no" in page and "SUPPORTED when" not in page
+    example_run["verdict_rules"] = None  # recorded, but there was nothing to record
+    section = render_report(example_run).split('<section id="rules">')[1]
+    assert "recorded no verdict rules" in section and "Today" not in section
+
+    del example_run["verdict_rules"]  # a run made before runs recorded their rules
+    section = render_report(example_run).split('<section id="rules">')[1]
+    assert "did not record its verdict rules" in section and "older version" in section
+    assert "Today" not in section and '<div class="rules">' not in section
+
+
+def test_a_new_run_records_the_verdict_rules_its_report_shows():
+    run = new_run({}, {})
+    assert run["verdict_rules"] and "SUPPORTED" in run["verdict_rules"]
+    section = render_report(run).split('<section id="rules">')[1]
+    assert '<div class="rules">' in section and "As recorded in this run" in section
 
 
 @pytest.mark.parametrize(
@@ -311,7 +313,7 @@ def _figures(run, model=None):
 
 
 def _drawn(kind, data, claim) -> tuple[str, _Page]:
-    figure = report.render_figure(kind, data, claim)
+    figure = render_figure(kind, data, claim)
     assert "Could not draw" not in figure and "generic" not in figure, figure[:400]
     parsed = _parse(figure)
     assert parsed.problems == [] and parsed.stack == []
@@ -347,7 +349,7 @@ def test_head_heatmap_draws_two_layer_by_head_panels_with_significant_heads_mark
     assert len(fills) > 20  # coloured by the effect, not uniformly
     # Diverging around 0: the strongest positive effect is the palette's blue end.
     largest = max(v for s in data["statistics"].values() for row in s["effect"] for v in row)
-    assert report.diverging(largest, largest)[0] == "#2166ac"
+    assert diverging(largest, largest)[0] == "#2166ac"
     for layer in range(6):
         assert f">{layer}</text>" in figure
     assert "of 72 heads" in text  # significant heads are listed under the figure
@@ -379,7 +381,7 @@ def test_head_depths_puts_one_dot_per_head_on_a_layer_axis(example_run):
         median = statistics.median(layer for layer, _ in data[kind])
         assert f"{kind} {median:g} (relative depth {median / 5:.2f})" in text
     # A layer with many heads shows its count instead of an endless stack.
-    crowded = report.render_figure("head_depths", {"lexical": [[1, h] for h in range(12)], "semantic": [[4, 0]], "layers": 6}, claim)
+    crowded = render_figure("head_depths", {"lexical": [[1, h] for h in range(12)], "semantic": [[4, 0]], "layers": 6}, claim)
     assert "Could not draw" not in crowded and ">12↑</text>" in crowded
     assert crowded.count("<circle") == 8 + 1
 
@@ -429,7 +431,7 @@ def test_decomposition_bars_are_labelled_by_head_in_two_colours(example_run):
         assert f"{layer}/{head}" in parsed.text
     bars = [r for r in _tags(parsed, "rect")]
     assert len(bars) == len(data["heads"]) + len(data["controls"])
-    assert {r["fill"] for r in bars} == {report.BLUE, report.GREY}
+    assert {r["fill"] for r in bars} == {BLUE, GREY}
     assert "matching heads" in text and "control heads" in text and "share (R²)" in text
 
 
@@ -438,11 +440,11 @@ def test_ablated_heads_shows_the_matching_set_on_a_grid_and_lists_the_random_set
     figure, parsed = _drawn("ablated_heads", data, claim)
     text = " ".join(parsed.text)
     assert figure.count(">●</text>") == len(data["matching"])
-    assert sum(1 for r in _tags(parsed, "rect") if r.get("fill") == report.BLUE) == len(data["matching"])
+    assert sum(1 for r in _tags(parsed, "rect") if r.get("fill") == BLUE) == len(data["matching"])
     assert f"The {len(data['random_sets'])} random head sets" in text
     for head_set in data["random_sets"]:
         assert ", ".join(f"{l}/{h}" for l, h in head_set) in text
-    alone = report.render_figure("ablated_heads", {"matching": [[2, 3]], "random_sets": [], "layers": 6, "heads": 12}, claim)
+    alone = render_figure("ablated_heads", {"matching": [[2, 3]], "random_sets": [], "layers": 6, "heads": 12}, claim)
     assert "Could not draw" not in alone and "<svg" in alone and "The 0 random head sets" in alone
 
 
@@ -468,20 +470,20 @@ def test_ablated_heads_shows_the_matching_set_on_a_grid_and_lists_the_random_set
     ],
 )
 def test_odd_head_figure_data_falls_back_to_its_data(kind, data):
-    figure = report.render_figure(kind, data, {"correction": "holm", "alpha": 0.05})
+    figure = render_figure(kind, data, {"correction": "holm", "alpha": 0.05})
     assert "Could not draw this figure" in figure and f"<code>{kind}</code>" in figure
     assert _parse(figure).problems == []
 
 
 def test_head_figures_tolerate_missing_optional_parts(example_run):
     claim = {}
-    heatmap = report.render_figure("head_heatmap", {"statistics": {"Query->Document": {"effect": [[0.5, float("nan")], [None, -0.2]]}}}, claim)
+    heatmap = render_figure("head_heatmap", {"statistics": {"Query->Document": {"effect": [[0.5, float("nan")], [None, -0.2]]}}}, claim)
     assert "Could not draw" not in heatmap and "<svg" in heatmap and "NaN" in heatmap  # no significance, no title
-    alignment = report.render_figure("alignment", {"values": [[0.5, -0.1], [0.2, 0.9]]}, claim)
+    alignment = render_figure("alignment", {"values": [[0.5, -0.1], [0.2, 0.9]]}, claim)
     assert "Could not draw" not in alignment and "<svg" in alignment
-    depths = report.render_figure("head_depths", {"lexical": [[0, 1], [1, 2]], "semantic": []}, claim)
+    depths = render_figure("head_depths", {"lexical": [[0, 1], [1, 2]], "semantic": []}, claim)
     assert "Could not draw" not in depths and "no semantic heads" in depths and "first of 2" in depths
-    shares = report.render_figure("decomposition", {"heads": [[0, 1]], "controls": [], "mean_share": [None]}, claim)
+    shares = render_figure("decomposition", {"heads": [[0, 1]], "controls": [], "mean_share": [None]}, claim)
     assert "Could not draw" not in shares and "<svg" in shares
 
 

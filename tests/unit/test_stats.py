@@ -10,6 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from suite.core import stats
+from suite.core.docstrings import docstring_section
 from suite.core.results import Verdict
 
 ALTERNATIVES = ["two-sided", "greater", "less"]
@@ -651,8 +652,6 @@ def test_proportion_comparisons_correct_as_a_family():
 
 
 def test_verdict_rules_section_of_the_docstring():
-    from reports.html import docstring_section
-
     rules = docstring_section(stats.__doc__, "Verdict rules")
     assert rules is not None
     flowing = " ".join(rules.split())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
-from suite.core import stats
+from suite.core import decisions
 from suite.core.claims import Claim, Settings
 from suite.core.results import ClaimResult, Comparison
 from suite.cross_encoder.interventions import (
@@ -16,129 +18,138 @@ from suite.cross_encoder.interventions import (
     all_directions,
     expand,
 )
+from suite.cross_encoder.measurements import MEASUREMENTS
 from suite.cross_encoder.parts import Part
 from suite.cross_encoder.study import CrossEncoderStudy
 
-
-def _aligned(a: dict[str, float], b: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-    qids = sorted(a)
-    return np.array([a[q] for q in qids]), np.array([b[q] for q in qids])
+Hypothesis = Literal["greater", "less", "two-sided", "equivalent"]
 
 
-def _compare(settings: Settings, label: str, treatment: dict, control: dict, **kwargs: Any) -> Comparison:
-    x, y = _aligned(treatment, control)
-    return stats.paired_comparison(
-        label,
-        x,
-        y,
-        test=settings.test,
-        alpha=settings.alpha,
-        min_power=settings.min_power,
-        n_resamples=settings.bootstrap,
-        seed=settings.seed,
-        **kwargs,
-    )
-
-
-def _ablation(study: CrossEncoderStudy, settings: Settings, directions: frozenset[Direction], label: str):
+def _ablation(study: CrossEncoderStudy, directions: frozenset[Direction], label: str) -> dict[str, float]:
     return study.quality([DirectionAblation(directions, mode=study.ablation_mode)], label=f"ablate {label}")
 
 
-def _decide(claim: Claim, study: CrossEncoderStudy, settings: Settings, comparisons: list[Comparison], **fields):
-    corrected = stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
-    verdict, reason = stats.family_verdict(corrected)
-    return claim.result(
-        study,
-        settings,
-        metric=study.measure,
-        decision=", ".join(sorted({c.details.get("hypothesis", "") for c in corrected} - {""})),
-        verdict=verdict,
-        reason=reason,
-        comparisons=corrected,
-        **fields,
-    )
+def _decide(claim: Claim, study: CrossEncoderStudy, settings: Settings, comparisons: list[Comparison],
+            **fields: Any) -> ClaimResult:
+    return decisions.conclude(claim, study, settings, comparisons, metric=study.measure,
+                              decision=decisions.hypotheses(comparisons), **fields)
 
 
-def baseline_quality(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class BaselineQualityParams:
+    # The paper's gain over random orderings, setting the power of the first comparison.
+    expected_gain_over_random: float | None = None
+
+
+@MEASUREMENTS.register(BaselineQualityParams)
+def baseline_quality(claim: Claim, params: BaselineQualityParams, study: CrossEncoderStudy,
+                     settings: Settings) -> ClaimResult:
     """CE-1: the unablated model against random orderings and the first-stage ranking."""
     baseline = study.quality(label="baseline")
     chance = study.random_quality(seed=settings.seed)
     first_stage = study.first_stage_quality()
     comparisons = [
-        _compare(
-            settings,
-            "model vs random ordering",
-            baseline,
-            chance,
-            hypothesis="greater",
-            expected_effect=claim.params.get("expected_gain_over_random"),
-        ),
-        _compare(settings, "model vs first-stage ranking", baseline, first_stage, hypothesis="greater"),
+        decisions.paired(settings, "model vs random ordering", baseline, chance, hypothesis="greater",
+                         expected_effect=params.expected_gain_over_random),
+        decisions.paired(settings, "model vs first-stage ranking", baseline, first_stage, hypothesis="greater"),
     ]
     per_query = {"baseline": baseline, "random": chance, "first_stage": first_stage}
     return _decide(claim, study, settings, comparisons, per_query=per_query)
 
 
-def direction_effects(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class Condition:
+    """One named ablation tested against the baseline or against random orderings."""
+
+    label: str
+    ablate: tuple[str, ...]  # direction specs, e.g. "query<->document", "cls<->*"
+    against: Literal["baseline", "random"]
+    hypothesis: Hypothesis
+    margin: float | None = None
+    expected_effect: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.margin is None) == (self.hypothesis == "equivalent"):
+            raise ValueError(f"condition {self.label!r}: a margin goes with, and only with, hypothesis 'equivalent'")
+
+
+@dataclass(frozen=True)
+class DirectionEffectsParams:
+    conditions: tuple[Condition, ...]
+
+
+@MEASUREMENTS.register(DirectionEffectsParams)
+def direction_effects(claim: Claim, params: DirectionEffectsParams, study: CrossEncoderStudy,
+                      settings: Settings) -> ClaimResult:
     """CE-2..CE-4: named ablations against the baseline or against random orderings."""
     references = {"baseline": lambda: study.quality(label="baseline"), "random": lambda: study.random_quality(settings.seed)}
     per_query: dict[str, dict[str, float]] = {}
     comparisons = []
-    for condition in claim.params["conditions"]:
-        directions = frozenset().union(*(expand(spec) for spec in condition["ablate"]))
-        label = condition["label"]
-        ablated = _ablation(study, settings, directions, label)
-        reference = references[condition["against"]]()
-        per_query[f"ablate {label}"] = ablated
-        per_query[condition["against"]] = reference
+    for condition in params.conditions:
+        directions = frozenset().union(*(expand(spec) for spec in condition.ablate))
+        ablated = _ablation(study, directions, condition.label)
+        reference = references[condition.against]()
+        per_query[f"ablate {condition.label}"] = ablated
+        per_query[condition.against] = reference
         comparisons.append(
-            _compare(
-                settings,
-                f"ablate {label} vs {condition['against']}",
-                ablated,
-                reference,
-                hypothesis=condition["hypothesis"],
-                margin=condition.get("margin"),
-                expected_effect=condition.get("expected_effect"),
-            )
+            decisions.paired(settings, f"ablate {condition.label} vs {condition.against}", ablated, reference,
+                             hypothesis=condition.hypothesis, margin=condition.margin,
+                             expected_effect=condition.expected_effect)
         )
     return _decide(claim, study, settings, comparisons, per_query=per_query)
 
 
-def direction_table(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class PaperCell:
+    """A cell of the paper's Table 1 that decides CE-5."""
+
+    direction: str  # e.g. "query->document", in the paper's (flow) convention
+    hypothesis: Hypothesis
+    value: float | None = None  # the paper's nDCG@10, drawn beside the measured one
+    expected_effect: float | None = None
+
+
+@dataclass(frozen=True)
+class DirectionTableParams:
+    paper_cells: tuple[PaperCell, ...]
+    margin: float | None = None  # the equivalence margin of the paper's "equivalent" cells
+
+    def __post_init__(self) -> None:
+        if self.margin is None and any(c.hypothesis == "equivalent" for c in self.paper_cells):
+            raise ValueError("missing parameter 'margin', which the paper's 'equivalent' cells need")
+
+
+@MEASUREMENTS.register(DirectionTableParams)
+def direction_table(claim: Claim, params: DirectionTableParams, study: CrossEncoderStudy,
+                    settings: Settings) -> ClaimResult:
     """CE-5: all 25 directions against the baseline; the paper's known cells decide."""
     baseline = study.quality(label="baseline")
-    paper_cells = {Direction.parse(c["direction"]): c for c in claim.params["paper_cells"]}
+    paper_cells = {Direction.parse(c.direction): c for c in params.paper_cells}
     per_query = {"baseline": baseline}
     comparisons = []
     for direction in all_directions():
         label = _label(direction, study.convention)
-        ablated = _ablation(study, settings, frozenset({direction}), label)
+        ablated = _ablation(study, frozenset({direction}), label)
         per_query[f"ablate {label}"] = ablated
-        cell = paper_cells.get(direction, {})
+        cell = paper_cells.get(direction)
+        hypothesis = cell.hypothesis if cell else "two-sided"
         comparisons.append(
-            _compare(
-                settings,
-                f"ablate {label}",
-                ablated,
-                baseline,
-                hypothesis=cell.get("hypothesis", "two-sided"),
-                margin=claim.params["margin"] if cell.get("hypothesis") == "equivalent" else None,
-                expected_effect=cell.get("expected_effect"),
-            )
+            decisions.paired(settings, f"ablate {label}", ablated, baseline, hypothesis=hypothesis,
+                             margin=params.margin if hypothesis == "equivalent" else None,
+                             expected_effect=cell.expected_effect if cell else None)
         )
-    corrected = stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
-    known = [c for c, d in zip(corrected, all_directions()) if d in paper_cells]
-    verdict, reason = stats.family_verdict(known)
-    table = direction_figure(corrected, baseline, paper_cells, alpha=settings.alpha, convention=study.convention)
+    family = decisions.decide_family(settings, comparisons, decided=[d in paper_cells for d in all_directions()])
+    table = direction_figure(family.comparisons, baseline, paper_cells, alpha=settings.alpha,
+                             convention=study.convention)
     return claim.result(
         study,
         settings,
         metric=study.measure,
-        decision="paper cells: " + ", ".join(f"{_label(d, study.convention)} {c['hypothesis']}" for d, c in paper_cells.items()),
-        verdict=verdict,
-        reason=f"decided on the paper's cells; {reason}",
-        comparisons=corrected,
+        decision="paper cells: " + ", ".join(f"{_label(d, study.convention)} {c.hypothesis}"
+                                             for d, c in paper_cells.items()),
+        verdict=family.verdict,
+        reason=f"decided on the paper's cells; {family.reason}",
+        comparisons=family.comparisons,
         figures={"direction_table": table},
         per_query=per_query,
     )
@@ -151,9 +162,11 @@ def _label(direction: Direction, convention: Convention) -> str:
     return f"{direction.target.label}->{direction.source.label}"
 
 
-def direction_figure(comparisons: list[Comparison], baseline: dict, paper_cells: dict, *, alpha: float,
-                     convention: Convention) -> dict:
-    """A 5x5 grid: row X, column Y holds the ablation of 'X->Y' in the session's convention."""
+def direction_figure(comparisons: list[Comparison], baseline: Mapping[str, float],
+                     paper_cells: Mapping[Direction, PaperCell], *, alpha: float,
+                     convention: Convention) -> dict[str, Any]:
+    """A 5x5 grid: row X, column Y holds the ablation of 'X->Y' in the session's convention (CE-5's
+    figure, and the planted-model check's)."""
     parts = list(Part)
     values = [[0.0] * 5 for _ in parts]
     p_corrected = [[1.0] * 5 for _ in parts]
@@ -167,7 +180,7 @@ def direction_figure(comparisons: list[Comparison], baseline: dict, paper_cells:
         p_corrected[row][col] = p_difference
         significant[row][col] = bool(p_difference < alpha)
         if direction in paper_cells:
-            paper[row][col] = paper_cells[direction].get("value")
+            paper[row][col] = paper_cells[direction].value
     return {
         "parts": [p.label for p in parts],
         "convention": convention.describe(),

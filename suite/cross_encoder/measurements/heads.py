@@ -8,16 +8,18 @@ its relevant pairs against the mean over its easy (or hard) negatives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from suite.core import stats
-from suite.core.claims import Claim, Settings
+from suite.core import decisions
+from suite.core.claims import Claim, NoParams, Settings
 from suite.core.results import ClaimResult, Comparison, Verdict
-from suite.cross_encoder.analyses import query_key
+from suite.cross_encoder.analyses import decomposition, query_key
 from suite.cross_encoder.interventions import DirectionAblation, HeadAblation, expand
+from suite.cross_encoder.measurements import MEASUREMENTS
 from suite.cross_encoder.study import CrossEncoderStudy
 
 SCREENED = {"max_query_to_document": "Query->Document", "max_document_to_query": "Document->Query"}
@@ -49,27 +51,13 @@ def _screen(study: CrossEncoderStudy, settings: Settings, negative: str) -> Head
     n_layers, n_heads = study.model.n_layers, study.model.n_heads
     comparisons = []
     for name, label in SCREENED.items():
-        relevant = pairs.by_query(statistics[name], "relevant")
-        other = pairs.by_query(statistics[name], negative)
-        qids = sorted(set(relevant) & set(other))
-        x = np.array([relevant[q] for q in qids])
-        y = np.array([other[q] for q in qids])
+        x, y = decisions.align(pairs.by_query(statistics[name], "relevant"), pairs.by_query(statistics[name], negative))
         for layer in range(n_layers):
             for head in range(n_heads):
-                comparisons.append(
-                    stats.paired_comparison(
-                        f"{label} {layer}/{head}",
-                        x[:, layer, head],
-                        y[:, layer, head],
-                        hypothesis="greater",
-                        test=settings.test,
-                        alpha=settings.alpha,
-                        min_power=settings.min_power,
-                        n_resamples=200,  # per-head CIs are for display; the decision uses the test
-                        seed=settings.seed,
-                    )
-                )
-    corrected = stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
+                # Per-head CIs are for display (200 resamples); the decision uses the test.
+                comparisons.append(decisions.paired(settings, f"{label} {layer}/{head}", x[:, layer, head],
+                                                    y[:, layer, head], hypothesis="greater", resamples=200))
+    corrected = decisions.correct(settings, comparisons)
     shape = (n_layers, n_heads)
     effect, significant = {}, {}
     for i, name in enumerate(SCREENED):
@@ -84,6 +72,7 @@ def _matching(c: Comparison) -> bool:
 
 
 def screen(study: CrossEncoderStudy, settings: Settings, negative: str) -> HeadScreen:
+    """The per-head screen against ``negative`` ("easy" or "hard"), computed once per study and settings."""
     return study.derived(f"screen:{negative}:{settings}", lambda: _screen(study, settings, negative))
 
 
@@ -99,13 +88,22 @@ def _heatmap(screen_: HeadScreen, title: str) -> dict[str, Any]:
     }
 
 
-def matching_heads(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class MatchingHeadsParams:
+    # The paper's named heads ({kind: ["layer/head", ...]}), looked up on models of paper_shape (layers, heads).
+    paper_shape: tuple[int, ...] = ()
+    paper_heads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@MEASUREMENTS.register(MatchingHeadsParams)
+def matching_heads(claim: Claim, params: MatchingHeadsParams, study: CrossEncoderStudy,
+                   settings: Settings) -> ClaimResult:
     """CE-6: heads with higher max Query<->Document attention on relevant than on easy pairs."""
     lexical = screen(study, settings, "easy")
     heads = lexical.heads()
     rows = [c for c in lexical.comparisons if _matching(c)]
     rows.sort(key=lambda c: -c.effect_size)
-    paper = _paper_heads(claim, study, lexical)
+    paper = _paper_heads(params, study, lexical)
     if heads:
         verdict, reason = Verdict.SUPPORTED, f"{len(heads)} matching head(s) after {settings.correction} correction over {len(lexical.comparisons)} tests"
     else:
@@ -126,27 +124,21 @@ def matching_heads(claim: Claim, study: CrossEncoderStudy, settings: Settings) -
     )
 
 
-def _paper_heads(claim: Claim, study: CrossEncoderStudy, lexical: HeadScreen) -> list[Comparison]:
+def _paper_heads(params: MatchingHeadsParams, study: CrossEncoderStudy, lexical: HeadScreen) -> list[Comparison]:
     """The paper's named heads, looked up when the model has MonoBERT-large's shape."""
-    shape = tuple(claim.params.get("paper_shape", ()))
-    if (study.model.n_layers, study.model.n_heads) != shape:
+    if (study.model.n_layers, study.model.n_heads) != params.paper_shape:
         return []
-    wanted = {tuple(int(x) for x in h.split("/")): kind for kind, names in claim.params["paper_heads"].items() for h in names}
+    wanted = {tuple(int(x) for x in h.split("/")): kind for kind, names in params.paper_heads.items() for h in names}
     out = []
     for comparison in lexical.comparisons:
         layer_head = tuple(int(x) for x in comparison.label.split()[-1].split("/"))
         if layer_head in wanted:
-            out.append(_relabel(comparison, f"paper's {wanted[layer_head]} head: {comparison.label}"))
+            out.append(replace(comparison, label=f"paper's {wanted[layer_head]} head: {comparison.label}"))
     return out
 
 
-def _relabel(comparison: Comparison, label: str) -> Comparison:
-    from dataclasses import replace
-
-    return replace(comparison, label=label)
-
-
-def layered_progression(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+@MEASUREMENTS.register()
+def layered_progression(claim: Claim, params: NoParams, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
     """CE-7: heads separating relevant from easy sit earlier than those separating it from hard."""
     lexical = screen(study, settings, "easy").heads()
     semantic = screen(study, settings, "hard").heads()
@@ -160,24 +152,16 @@ def layered_progression(claim: Claim, study: CrossEncoderStudy, settings: Settin
     depth = max(study.model.n_layers - 1, 1)
     lexical_depths = np.array([l / depth for l, _ in lexical])
     semantic_depths = np.array([l / depth for l, _ in semantic])
-    comparison = stats.independent_comparison(
-        "relative depth: semantic vs lexical heads",
-        semantic_depths,
-        lexical_depths,
-        hypothesis="greater",
-        alpha=settings.alpha,
-        n_resamples=settings.bootstrap,
-        seed=settings.seed,
-    )
-    verdict, reason = stats.family_verdict([comparison])
-    return claim.result(
+    comparison = decisions.independent(settings, "relative depth: semantic vs lexical heads", semantic_depths,
+                                       lexical_depths, hypothesis="greater")
+    return decisions.conclude(
+        claim,
         study,
         settings,
+        [comparison],
         metric="relative layer depth (layer / (layers - 1))",
         decision="one-sided Mann-Whitney U on head depths",
-        verdict=verdict,
-        reason=reason,
-        comparisons=[comparison],
+        corrected=False,
         figures={
             "head_heatmap": _heatmap(screen(study, settings, "hard"), "Semantic heads: relevant vs hard negatives (Cohen's d_z)"),
             "head_depths": {"lexical": [list(h) for h in lexical], "semantic": [list(h) for h in semantic], "layers": study.model.n_layers},
@@ -203,12 +187,19 @@ def _random_head_sets(heads: list[tuple[int, int]], n_heads: int, count: int, se
     return sets
 
 
-def causal_role(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class CausalRoleParams:
+    max_heads: int  # the strongest matching heads ablated together
+    random_sets: int  # random head sets of the same layers whose mean is the control
+
+
+@MEASUREMENTS.register(CausalRoleParams)
+def causal_role(claim: Claim, params: CausalRoleParams, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
     """CE-8: ablating the matching heads hurts more than ablating random heads of the same layers."""
-    heads = screen(study, settings, "easy").heads()[: claim.params["max_heads"]]
+    heads = screen(study, settings, "easy").heads()[: params.max_heads]
     if not heads:
         return _no_heads(claim, study, settings)
-    random_sets = _random_head_sets(heads, study.model.n_heads, claim.params["random_sets"], settings.seed)
+    random_sets = _random_head_sets(heads, study.model.n_heads, params.random_sets, settings.seed)
     variants = {
         "whole head output": lambda hs: [HeadAblation(hs)],
         "Query<->Document attention only": lambda hs: [DirectionAblation(expand("query<->document"), heads=hs, mode=study.ablation_mode)],
@@ -220,19 +211,15 @@ def causal_role(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> C
         null_mean = {q: float(np.mean([n[q] for n in null])) for q in matched}
         per_query[f"matching heads: {name}"] = matched
         per_query[f"random heads (mean of {len(null)}): {name}"] = null_mean
-        comparisons.append(
-            _paired(settings, f"ablate matching heads ({name}) vs random heads", matched, null_mean, hypothesis="less")
-        )
-    corrected = stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
-    verdict, reason = stats.family_verdict(corrected)
-    return claim.result(
+        comparisons.append(decisions.paired(settings, f"ablate matching heads ({name}) vs random heads", matched,
+                                            null_mean, hypothesis="less"))
+    return decisions.conclude(
+        claim,
         study,
         settings,
+        comparisons,
         metric=study.measure,
         decision="one-sided paired tests against the mean of random head sets of the same layers",
-        verdict=verdict,
-        reason=reason,
-        comparisons=corrected,
         figures={
             "ablated_heads": {
                 "matching": [list(h) for h in heads],
@@ -242,21 +229,6 @@ def causal_role(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> C
             }
         },
         per_query=per_query,
-    )
-
-
-def _paired(settings: Settings, label: str, treatment: dict, control: dict, **kwargs: Any) -> Comparison:
-    qids = sorted(set(treatment) & set(control))
-    return stats.paired_comparison(
-        label,
-        np.array([treatment[q] for q in qids]),
-        np.array([control[q] for q in qids]),
-        test=settings.test,
-        alpha=settings.alpha,
-        min_power=settings.min_power,
-        n_resamples=settings.bootstrap,
-        seed=settings.seed,
-        **kwargs,
     )
 
 
@@ -272,7 +244,8 @@ def _no_heads(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> Cla
     )
 
 
-def qk_alignment(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+@MEASUREMENTS.register()
+def qk_alignment(claim: Claim, params: NoParams, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
     """CE-9: matching heads' query-key matrices have more aligned singular vectors than others."""
     scores = study.derived("alignment", lambda: query_key.alignments(study.model.model, study.model.n_heads))
     heads = set(screen(study, settings, "easy").heads()) | set(screen(study, settings, "hard").heads())
@@ -281,33 +254,30 @@ def qk_alignment(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> 
     mask = np.zeros(scores.shape, dtype=bool)
     for layer, head in heads:
         mask[layer, head] = True
-    comparison = stats.independent_comparison(
-        "alignment: matching vs other heads",
-        scores[mask],
-        scores[~mask],
-        hypothesis="greater",
-        alpha=settings.alpha,
-        n_resamples=settings.bootstrap,
-        seed=settings.seed,
-    )
-    verdict, reason = stats.family_verdict([comparison])
-    return claim.result(
+    comparison = decisions.independent(settings, "alignment: matching vs other heads", scores[mask], scores[~mask],
+                                       hypothesis="greater")
+    return decisions.conclude(
+        claim,
         study,
         settings,
+        [comparison],
         metric="sum_k s_k u_k.v_k / sum_k s_k of W_Q W_K^T (biases excluded)",
         decision="one-sided Mann-Whitney U, matching heads (CE-6/CE-7) vs all other heads",
-        verdict=verdict,
-        reason=reason,
-        comparisons=[comparison],
+        corrected=False,
         figures={"alignment": {"values": scores.round(4).tolist(), "matching": mask.tolist()}},
     )
 
 
-def logit_decomposition(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
-    """CE-10: the context-free part explains more of matching heads' logits than of other heads'."""
-    from suite.cross_encoder.analyses import decomposition
+@dataclass(frozen=True)
+class LogitDecompositionParams:
+    max_heads: int  # the strongest matching heads decomposed
 
-    heads = screen(study, settings, "easy").heads()[: claim.params["max_heads"]]
+
+@MEASUREMENTS.register(LogitDecompositionParams)
+def logit_decomposition(claim: Claim, params: LogitDecompositionParams, study: CrossEncoderStudy,
+                        settings: Settings) -> ClaimResult:
+    """CE-10: the context-free part explains more of matching heads' logits than of other heads'."""
+    heads = screen(study, settings, "easy").heads()[: params.max_heads]
     if not heads:
         return _no_heads(claim, study, settings)
     controls = list(_random_head_sets(heads, study.model.n_heads, 1, settings.seed)[0])
@@ -317,16 +287,16 @@ def logit_decomposition(claim: Claim, study: CrossEncoderStudy, settings: Settin
     qids = [pairs.qids[i] for i in relevant]
     matched = _mean_by_query(qids, shares[:, : len(heads)].mean(axis=1))
     control = _mean_by_query(qids, shares[:, len(heads) :].mean(axis=1))
-    comparison = _paired(settings, "context-free share: matching vs control heads", matched, control, hypothesis="greater")
-    verdict, reason = stats.family_verdict([comparison])
-    return claim.result(
+    comparison = decisions.paired(settings, "context-free share: matching vs control heads", matched, control,
+                                  hypothesis="greater")
+    return decisions.conclude(
+        claim,
         study,
         settings,
+        [comparison],
         metric="share of logit variance explained by the context-free part (R^2)",
         decision="one-sided paired test per query, matching heads vs as many random heads of the same layers",
-        verdict=verdict,
-        reason=reason,
-        comparisons=[comparison],
+        corrected=False,
         figures={"decomposition": {"heads": [list(h) for h in heads], "controls": [list(h) for h in controls],
                                    "mean_share": shares.mean(axis=0).round(4).tolist()}},
         per_query={"matching heads": matched, "control heads": control},
@@ -340,14 +310,20 @@ def _mean_by_query(qids: list[str], values: np.ndarray) -> dict[str, float]:
     return {qid: float(np.mean(v)) for qid, v in out.items()}
 
 
-def fallback(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class FallbackParams:
+    early_fraction: float  # heads up to this relative depth count as early-to-middle for [CLS]
+
+
+@MEASUREMENTS.register(FallbackParams)
+def fallback(claim: Claim, params: FallbackParams, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
     """CE-11: with no match (easy negatives) matching heads attend to [SEP] (and early [CLS]) more."""
     heads = screen(study, settings, "easy").heads()
     if not heads:
         return _no_heads(claim, study, settings)
     statistics = study.head_statistics()
     pairs = study.analysis_pairs
-    early = [(l, h) for l, h in heads if l / max(study.model.n_layers - 1, 1) <= claim.params["early_fraction"]]
+    early = [(l, h) for l, h in heads if l / max(study.model.n_layers - 1, 1) <= params.early_fraction]
     comparisons, per_query = [], {}
     for name, label, chosen in (("sep_mass", "[SEP]", heads), ("cls_mass", "[CLS] (early-to-middle heads)", early)):
         if not chosen:
@@ -358,28 +334,32 @@ def fallback(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> Clai
         relevant = {q: float(v) for q, v in pairs.by_query(values, "relevant").items()}
         per_query[f"{label} mass, easy"] = easy
         per_query[f"{label} mass, relevant"] = relevant
-        comparisons.append(_paired(settings, f"attention to {label}: easy vs relevant", easy, relevant, hypothesis="greater"))
-    corrected = stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
-    verdict, reason = stats.family_verdict(corrected)
-    return claim.result(
+        comparisons.append(decisions.paired(settings, f"attention to {label}: easy vs relevant", easy, relevant,
+                                            hypothesis="greater"))
+    return decisions.conclude(
+        claim,
         study,
         settings,
+        comparisons,
         metric="mean attention mass of query and document tokens on the special token",
         decision="one-sided paired tests per query over the matching heads",
-        verdict=verdict,
-        reason=reason,
-        comparisons=corrected,
         figures={"layer_profile": _layer_profile(study)},
         per_query=per_query,
     )
 
 
-def aggregation(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class AggregationParams:
+    late_fraction: float  # layers beyond this relative depth are "late" (the paper's 16 of 24)
+
+
+@MEASUREMENTS.register(AggregationParams)
+def aggregation(claim: Claim, params: AggregationParams, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
     """CE-12: [CLS] attends broadly (higher entropy, less [SEP]) in late layers than before."""
     statistics = study.head_statistics()
     pairs = study.analysis_pairs
     n_layers = study.model.n_layers
-    late = np.array([l / max(n_layers - 1, 1) > claim.params["late_fraction"] for l in range(n_layers)])
+    late = np.array([l / max(n_layers - 1, 1) > params.late_fraction for l in range(n_layers)])
     comparisons, per_query = [], {}
     for name, label, hypothesis in (("cls_entropy", "[CLS] attention entropy", "greater"), ("cls_to_sep", "[CLS] attention to [SEP]", "less")):
         by_layer = statistics[name].mean(axis=2)  # [pairs, layers], mean over heads
@@ -387,17 +367,15 @@ def aggregation(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> C
         earlier = {q: float(v) for q, v in pairs.by_query(by_layer[:, ~late].mean(axis=1), "relevant").items()}
         per_query[f"{label}, late layers"] = later
         per_query[f"{label}, earlier layers"] = earlier
-        comparisons.append(_paired(settings, f"{label}: late vs earlier layers", later, earlier, hypothesis=hypothesis))
-    corrected = stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
-    verdict, reason = stats.family_verdict(corrected)
-    return claim.result(
+        comparisons.append(decisions.paired(settings, f"{label}: late vs earlier layers", later, earlier,
+                                            hypothesis=hypothesis))
+    return decisions.conclude(
+        claim,
         study,
         settings,
+        comparisons,
         metric="per-query mean over relevant pairs and all heads",
-        decision=f"one-sided paired tests, late layers = relative depth > {claim.params['late_fraction']:.2f}",
-        verdict=verdict,
-        reason=reason,
-        comparisons=corrected,
+        decision=f"one-sided paired tests, late layers = relative depth > {params.late_fraction:.2f}",
         figures={"layer_profile": _layer_profile(study)},
         per_query=per_query,
     )

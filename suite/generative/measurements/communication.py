@@ -8,9 +8,12 @@ averaged over the reader layers, its positive part divided by the sum of the pos
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from suite.core.claims import Claim, Settings
+from suite.core.decisions import conclude, paired, proportion
 from suite.core.results import ClaimResult
 from suite.generative.analyses import (
     EMBEDDING,
@@ -21,14 +24,9 @@ from suite.generative.analyses import (
     neuron_attributions,
     stage_of_layer,
 )
-from suite.generative.measurements.common import (
-    decide,
-    paired,
-    per_query,
-    proportion,
-    stage_boundaries,
-)
-from suite.generative.measurements.lens import _mean_curve, lens
+from suite.generative.measurements import MEASUREMENTS
+from suite.generative.measurements.common import per_query, stage_boundaries
+from suite.generative.measurements.lens import lens, mean_curve
 from suite.generative.study import GenerativeStudy
 
 
@@ -65,11 +63,19 @@ def neuron_reads(study: GenerativeStudy) -> Attribution:
     return study.derived("neuron_attributions", lambda: neuron_attributions(study.model, passed, study.stages["III"]))
 
 
-def communication(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class CommunicationParams:
+    head_k: int  # a head "contributes" to a query when it is among its top head_k
+    head_p0: float  # "most" heads: the share tested against
+    paper_head_share: float  # the paper's share of heads in every query's top 5 (expected effect)
+
+
+@MEASUREMENTS.register(CommunicationParams)
+def communication(claim: Claim, params: CommunicationParams, study: GenerativeStudy, settings: Settings) -> ClaimResult:
     """GR-9: stage-III MLPs read cross-attention (II, III); cross-attention (II, III) reads stage-I MLPs; shared heads."""
     if len(study.correct) < 2:
-        return decide(claim, study, settings, [], metric="share of positive contribution",
-                      missing=[f"{len(study.correct)} correct queries (need 2)"])
+        return conclude(claim, study, settings, [], metric="share of positive contribution",
+                        missing=[f"{len(study.correct)} correct queries (need 2)"])
     passed, encoded, rows = study.analysis
     stages = study.stages
     merged = {"cross_attention/II": "cross_attention/II+III", "cross_attention/III": "cross_attention/II+III"}
@@ -77,41 +83,49 @@ def communication(claim: Claim, study: GenerativeStudy, settings: Settings) -> C
     names, shares = _groups(mlp_reads, stages, merged)
     cross_reads = cross_attention_attributions(study.model, passed, encoded, stages["II"] + stages["III"])
     cross_names, cross_shares = _groups(cross_reads, stages, {})
-    heads = head_top_contributors(study.model, passed, stages["III"], k=claim.params["head_k"])
+    heads = head_top_contributors(study.model, passed, stages["III"], k=params.head_k)
     in_all = heads.appears.all(axis=0)
-    p0 = claim.params["head_p0"]
+    p0 = params.head_p0
     comparisons = [
         paired(settings, "stage-III MLP neurons: cross-attention II+III is the largest writer group (share margin > 0)",
                _dominance(names, shares, "cross_attention/II+III"), 0.0, hypothesis="greater"),
         paired(settings, "cross-attention II-III top scores: stage-I MLPs are the largest writer group (share margin > 0)",
                _dominance(cross_names, cross_shares, "mlp/I"), 0.0, hypothesis="greater"),
         proportion(settings, f"cross-attention heads in every correct query's top {heads.k} (over {len(heads.heads)} heads)",
-                   in_all, p0, hypothesis="greater", expected_effect=claim.params["paper_head_share"] - p0),
+                   in_all, p0, hypothesis="greater", expected_effect=params.paper_head_share - p0),
     ]
     figure = {
         "panels": [_panel(cross_reads, stages, "What triggers cross-attention (stages II-III), by writer group"),
                    _panel(mlp_reads, stages, "What activates stage-III MLP neurons, by writer group")],
         "stages": stage_boundaries(study), "n": int(len(rows)),
         "heads": {"share_in_all": heads.share_in_all, "share_in_any": heads.share_in_any, "k": heads.k,
-                  "candidates": len(heads.heads), "paper_share_in_all": claim.params["paper_head_share"]},
+                  "candidates": len(heads.heads), "paper_share_in_all": params.paper_head_share},
     }
-    return decide(claim, study, settings, comparisons, metric="share of the positive contribution to a reader",
-                  figures={"attribution_shares": figure},
-                  per_query={"MLP III: cross-attention II+III share": per_query(study, rows, shares[:, names.index("cross_attention/II+III")]),
-                             "cross-attention: stage-I MLP share": per_query(study, rows, cross_shares[:, cross_names.index("mlp/I")])})
+    return conclude(claim, study, settings, comparisons, metric="share of the positive contribution to a reader",
+                    figures={"attribution_shares": figure},
+                    per_query={"MLP III: cross-attention II+III share": per_query(study, rows, shares[:, names.index("cross_attention/II+III")]),
+                               "cross-attention: stage-I MLP share": per_query(study, rows, cross_shares[:, cross_names.index("mlp/I")])})
 
 
-def last_layer(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class LastLayerParams:
+    separated: float  # a query is separated when this share of its top-|docids| final tokens are docids
+    p0: float  # "most" queries: the share tested against
+    read_bound: float  # "does not read": the last MLP's share from the last cross-attention stays below this
+
+
+@MEASUREMENTS.register(LastLayerParams)
+def last_layer(claim: Claim, params: LastLayerParams, study: GenerativeStudy, settings: Settings) -> ClaimResult:
     """GR-12: the last layer separates docids from other tokens; its MLP does not read its cross-attention."""
     if len(study.correct) < 2:
-        return decide(claim, study, settings, [], metric="rank", missing=[f"{len(study.correct)} correct queries (need 2)"])
+        return conclude(claim, study, settings, [], metric="rank", missing=[f"{len(study.correct)} correct queries (need 2)"])
     passed, _, rows = study.analysis
     L, model = study.n_layers, study.model
     ranks, _ = lens(study)
     n_docids = len(model.docids)
     final = docid_share_in_top(model, passed.residual[:, L], [n_docids])[min(n_docids, model.vocab_size)]
     before = docid_share_in_top(model, passed.residual[:, L - 1], [n_docids])[min(n_docids, model.vocab_size)]
-    separated = final >= claim.params["separated"]
+    separated = final >= params.separated
     reads = neuron_reads(study)
     stage_III = list(study.stages["III"])
     values = np.nan_to_num(reads.values, nan=0.0)  # [n, R, W]
@@ -123,10 +137,10 @@ def last_layer(claim: Claim, study: GenerativeStudy, settings: Settings) -> Clai
     comparisons = [
         paired(settings, f"non-docid tokens' mean rank rises across the last layer ({L - 1})",
                ranks.other_mean[:, L - 1], ranks.other_mean[:, L - 2], hypothesis="greater"),
-        proportion(settings, f"queries whose top {n_docids} final tokens are >= {claim.params['separated']:g} docids",
-                   separated, claim.params["p0"], hypothesis="greater"),
-        paired(settings, f"last MLP: share read from the last cross-attention < {claim.params['read_bound']:g}",
-               last_share, claim.params["read_bound"], hypothesis="less"),
+        proportion(settings, f"queries whose top {n_docids} final tokens are >= {params.separated:g} docids",
+                   separated, params.p0, hypothesis="greater"),
+        paired(settings, f"last MLP: share read from the last cross-attention < {params.read_bound:g}",
+               last_share, params.read_bound, hypothesis="less"),
     ]
     if own.shape[1] > 1:
         comparisons.append(paired(settings, "last MLP reads its own layer's cross-attention less than the other stage-III MLPs do",
@@ -135,18 +149,18 @@ def last_layer(claim: Claim, study: GenerativeStudy, settings: Settings) -> Clai
         {"label": "docid share of the top |docids|, after the last layer", "measured": float(final.mean()),
          "ci": None, "reference": float(before.mean()), "paper": 1.0, "note": "reference: before the last layer"},
         {"label": "queries fully separated", "measured": comparisons[1].measured, "ci": list(comparisons[1].ci),
-         "reference": claim.params["p0"], "paper": None},
+         "reference": params.p0, "paper": None},
         {"label": "last MLP: share from last cross-attention", "measured": comparisons[2].measured,
-         "ci": list(comparisons[2].ci), "reference": claim.params["read_bound"], "paper": 0.0},
+         "ci": list(comparisons[2].ci), "reference": params.read_bound, "paper": 0.0},
     ]
     figures = {
         "metric_bars": {"title": "The last layer", "unit": "share", "bars": bars, "reference_label": "reference",
                         "n": int(len(rows))},
         "lens_ranks": {"layers": L, "over": ranks.over, "n": int(len(rows)), "stages": stage_boundaries(study),
-                       "residual": {"docid tokens (mean, vocabulary)": _mean_curve(ranks.docid_mean),
-                                    "other tokens (mean, vocabulary)": _mean_curve(ranks.other_mean)},
+                       "residual": {"docid tokens (mean, vocabulary)": mean_curve(ranks.docid_mean),
+                                    "other tokens (mean, vocabulary)": mean_curve(ranks.other_mean)},
                        "vocab": model.vocab_size, "docids": n_docids},
     }
-    return decide(claim, study, settings, comparisons, metric="ranks and read shares at the last layer", figures=figures,
-                  per_query={"final docid share": per_query(study, rows, final),
-                             "last MLP share from last cross-attention": per_query(study, rows, last_share)})
+    return conclude(claim, study, settings, comparisons, metric="ranks and read shares at the last layer", figures=figures,
+                    per_query={"final docid share": per_query(study, rows, final),
+                               "last MLP share from last cross-attention": per_query(study, rows, last_share)})

@@ -9,30 +9,30 @@ from __future__ import annotations
 import functools
 import re
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 
 from suite.core.claims import Claim, Settings
+from suite.core.decisions import conclude, paired, proportion
 from suite.core.results import ClaimResult
 from suite.generative.analyses import (
+    LensRanks,
     component_sum_ranks,
     docid_share_in_top,
     logit_lens_ranks,
     promoted_tokens,
 )
 from suite.generative.interventions import Component
-from suite.generative.measurements.common import (
-    decide,
-    paired,
-    per_query,
-    proportion,
-    stage_boundaries,
-)
+from suite.generative.measurements import MEASUREMENTS
+from suite.generative.measurements.common import per_query, stage_boundaries
 from suite.generative.study import GenerativeStudy
 
 
-def lens(study: GenerativeStudy):
-    """Logit-lens ranks on the analysis pass, shared by GR-7 and GR-12."""
+def lens(study: GenerativeStudy) -> tuple[LensRanks, np.ndarray]:
+    """Logit-lens ranks on the analysis pass and its rows, computed once and shared by GR-7 and GR-12."""
     def compute():
         passed, _, rows = study.analysis
         return logit_lens_ranks(study.model, passed, [study.targets[i] for i in rows], over=study.rank_over), rows
@@ -41,8 +41,6 @@ def lens(study: GenerativeStudy):
 
 def _spearman_with_layer(values: np.ndarray) -> np.ndarray:
     """Per row, Spearman's rho between layer index and the (log) values; NaN for constant rows."""
-    from scipy.stats import rankdata
-
     ranked = rankdata(values, axis=1)
     layers = rankdata(np.arange(values.shape[1]))
     x = layers - layers.mean()
@@ -52,21 +50,29 @@ def _spearman_with_layer(values: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (y * x).sum(axis=1) / np.where(den > 0, den, 1), np.nan)
 
 
-def _mean_curve(values: np.ndarray) -> list[float | None]:
+def mean_curve(values: np.ndarray) -> list[float | None]:
+    """Per layer, the mean over queries ignoring NaN (None where nothing is finite): a figure's curve."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return [None if not np.isfinite(v) else float(v) for v in np.nanmean(values, axis=0)]
 
 
-def rank_development(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class RankDevelopmentParams:
+    no_trend_margin: float  # "no trend": the per-query rho is equivalent to 0 within this margin
+
+
+@MEASUREMENTS.register(RankDevelopmentParams)
+def rank_development(claim: Claim, params: RankDevelopmentParams, study: GenerativeStudy,
+                     settings: Settings) -> ClaimResult:
     """GR-7 (Fig. 4)."""
     if len(study.correct) < 2:
-        return decide(claim, study, settings, [], metric="logit-lens rank", missing=[f"{len(study.correct)} correct queries (need 2)"])
+        return conclude(claim, study, settings, [], metric="logit-lens rank", missing=[f"{len(study.correct)} correct queries (need 2)"])
     ranks, rows = lens(study)
     stage = study.stages
     end_I, end_II = stage["I"][-1], stage["II"][-1]
     log_relevant = np.log(ranks.relevant)
-    margin = claim.params["no_trend_margin"]
+    margin = params.no_trend_margin
     rho = {
         "residual": _spearman_with_layer(log_relevant),
         Component.MLP: _spearman_with_layer(np.log(ranks.components[Component.MLP])),
@@ -84,78 +90,98 @@ def rank_development(claim: Claim, study: GenerativeStudy, settings: Settings) -
     ]
     figure = {
         "layers": study.n_layers, "over": ranks.over, "n": int(len(rows)), "stages": stage_boundaries(study),
-        "residual": {"relevant document": _mean_curve(ranks.relevant), "docid tokens (mean, vocabulary)": _mean_curve(ranks.docid_mean),
-                     "other tokens (mean, vocabulary)": _mean_curve(ranks.other_mean)},
-        "components": {c.value: _mean_curve(ranks.components[c]) for c in Component},
+        "residual": {"relevant document": mean_curve(ranks.relevant), "docid tokens (mean, vocabulary)": mean_curve(ranks.docid_mean),
+                     "other tokens (mean, vocabulary)": mean_curve(ranks.other_mean)},
+        "components": {c.value: mean_curve(ranks.components[c]) for c in Component},
         "vocab": study.model.vocab_size, "docids": len(study.model.docids),
     }
-    return decide(claim, study, settings, comparisons, metric=f"logit-lens rank over {ranks.over}",
-                  figures={"lens_ranks": figure},
-                  per_query={"rho residual": per_query(study, rows, rho["residual"]),
-                             "rho MLP": per_query(study, rows, rho[Component.MLP]),
-                             "rho cross-attention": per_query(study, rows, rho[Component.CROSS_ATTENTION])})
+    return conclude(claim, study, settings, comparisons, metric=f"logit-lens rank over {ranks.over}",
+                    figures={"lens_ranks": figure},
+                    per_query={"rho residual": per_query(study, rows, rho["residual"]),
+                               "rho MLP": per_query(study, rows, rho[Component.MLP]),
+                               "rho cross-attention": per_query(study, rows, rho[Component.CROSS_ATTENTION])})
 
 
-def component_only(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class ComponentOnlyParams:
+    most: float  # "most" queries: the share tested against
+    nearly_all: float  # "all" / "nearly every": the share tested against
+    top_share: float  # "ranks > 100" of 10k documents: outside this share of the document ids
+    paper_mlp_rank1: float  # the paper's figures, as expected effects
+    paper_mlp_top10: float
+    paper_cross_outside: float
+
+
+@MEASUREMENTS.register(ComponentOnlyParams)
+def component_only(claim: Claim, params: ComponentOnlyParams, study: GenerativeStudy,
+                   settings: Settings) -> ClaimResult:
     """GR-8: logits from the summed MLP outputs alone, and from the summed cross-attention outputs alone."""
     rows = study.correct
     if not len(rows):
-        return decide(claim, study, settings, [], metric="rank", missing=["no correct query in the evaluation split"])
+        return conclude(claim, study, settings, [], metric="rank", missing=["no correct query in the evaluation split"])
     passed = study.correct_pass()
     targets = [study.targets[i] for i in rows]
     mlp = component_sum_ranks(study.model, passed, Component.MLP, targets, over=study.rank_over)
     cross = component_sum_ranks(study.model, passed, Component.CROSS_ATTENTION, targets, over=study.rank_over)
     candidates = len(study.model.docids) if study.rank_over == "docids" else study.model.vocab_size
-    threshold = max(1, int(round(claim.params["top_share"] * candidates)))
-    most, nearly_all = claim.params["most"], claim.params["nearly_all"]
+    threshold = max(1, int(round(params.top_share * candidates)))
+    most, nearly_all = params.most, params.nearly_all
     comparisons = [
         proportion(settings, "MLP outputs only: relevant document at rank 1", mlp == 1, most, hypothesis="greater",
-                   expected_effect=claim.params["paper_mlp_rank1"] - most),
+                   expected_effect=params.paper_mlp_rank1 - most),
         proportion(settings, "MLP outputs only: relevant document in the top 10", mlp <= 10, nearly_all,
-                   hypothesis="greater", expected_effect=claim.params["paper_mlp_top10"] - nearly_all),
+                   hypothesis="greater", expected_effect=params.paper_mlp_top10 - nearly_all),
         proportion(settings, f"cross-attention outputs only: relevant document below rank {threshold}", cross > threshold,
-                   nearly_all, hypothesis="greater", expected_effect=claim.params["paper_cross_outside"] - nearly_all),
+                   nearly_all, hypothesis="greater", expected_effect=params.paper_cross_outside - nearly_all),
     ]
     bars = [
         {"label": "MLP only: rank 1", "measured": comparisons[0].measured, "ci": list(comparisons[0].ci),
-         "reference": most, "paper": claim.params["paper_mlp_rank1"]},
+         "reference": most, "paper": params.paper_mlp_rank1},
         {"label": "MLP only: top 10", "measured": comparisons[1].measured, "ci": list(comparisons[1].ci),
-         "reference": nearly_all, "paper": claim.params["paper_mlp_top10"]},
+         "reference": nearly_all, "paper": params.paper_mlp_top10},
         {"label": f"cross-attention only: rank > {threshold}", "measured": comparisons[2].measured,
-         "ci": list(comparisons[2].ci), "reference": nearly_all, "paper": claim.params["paper_cross_outside"],
+         "ci": list(comparisons[2].ci), "reference": nearly_all, "paper": params.paper_cross_outside,
          "note": f"median rank {np.median(cross):.0f} of {candidates}"},
     ]
     figure = {"title": "Logits from one component type's summed outputs", "unit": "share of correct queries",
               "bars": bars, "reference_label": "declared threshold", "n": int(len(rows))}
-    return decide(claim, study, settings, comparisons, metric=f"rank over {study.rank_over}", figures={"metric_bars": figure},
-                  per_query={"rank, MLP only": per_query(study, rows, mlp),
-                             "rank, cross-attention only": per_query(study, rows, cross)})
+    return conclude(claim, study, settings, comparisons, metric=f"rank over {study.rank_over}", figures={"metric_bars": figure},
+                    per_query={"rank, MLP only": per_query(study, rows, mlp),
+                               "rank, cross-attention only": per_query(study, rows, cross)})
 
 
-def word_space(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class WordSpaceParams:
+    ks: tuple[int, ...]  # top-k lens tokens examined
+    bounds: Mapping[str, float]  # per k (as a string): the declared bound on the docid share
+    paper: Mapping[str, float]  # per k: the paper's NQ10k share
+
+
+@MEASUREMENTS.register(WordSpaceParams)
+def word_space(claim: Claim, params: WordSpaceParams, study: GenerativeStudy, settings: Settings) -> ClaimResult:
     """GR-10 (Table 5): docid tokens among the top-k lens tokens of stage-II cross-attention heads."""
     if len(study.correct) < 2:
-        return decide(claim, study, settings, [], metric="docid share", missing=[f"{len(study.correct)} correct queries (need 2)"])
+        return conclude(claim, study, settings, [], metric="docid share", missing=[f"{len(study.correct)} correct queries (need 2)"])
     passed, _, rows = study.analysis
     heads = passed.head_outputs[:, list(study.stages["II"])]  # [n, |II|, H, d]
     model = study.model
-    ks = [int(k) for k in claim.params["ks"]]
+    ks = list(params.ks)
     shares = docid_share_in_top(model, heads, ks)
     chance = len(model.docids) / model.vocab_size
     comparisons, bars, stored = [], [], {}
     for k in ks:
         share = shares[min(k, model.vocab_size)].mean(axis=(1, 2))
-        bound = claim.params["bounds"][str(k)]
+        bound = params.bounds[str(k)]
         comparisons.append(paired(settings, f"top {k}: docid share < {bound:g} (paper bound)", share, bound, hypothesis="less"))
         comparisons.append(paired(settings, f"top {k}: docid share < their vocabulary share {chance:.4g}", share, chance,
                                   hypothesis="less"))
         bars.append({"label": f"top {k}", "measured": comparisons[-1].measured, "ci": list(comparisons[-1].ci),
-                     "reference": chance, "paper": claim.params["paper"][str(k)], "bound": bound})
+                     "reference": chance, "paper": params.paper[str(k)], "bound": bound})
         stored[f"docid share top {k}"] = per_query(study, rows, share)
     figure = {"title": "Document-id tokens among the top lens tokens of stage-II cross-attention heads",
               "unit": "share of tokens", "bars": bars, "reference_label": "docid share of the vocabulary", "n": int(len(rows))}
-    return decide(claim, study, settings, comparisons, metric="share of docid tokens among the top-k lens tokens",
-                  figures={"metric_bars": figure}, per_query=stored)
+    return conclude(claim, study, settings, comparisons, metric="share of docid tokens among the top-k lens tokens",
+                    figures={"metric_bars": figure}, per_query=stored)
 
 
 @functools.lru_cache(maxsize=1)
@@ -193,17 +219,25 @@ def _readable(token: str | None) -> bool:
     return bool(token) and bool(_clean(token)) and not re.fullmatch(r"\[unused\d+\]|<extra_id_\d+>", token)
 
 
-def query_expansion(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class QueryExpansionParams:
+    k: int  # promoted tokens per head (top k of the lens, docids excluded)
+    examples: int  # queries shown with their heads' tokens in the figure
+
+
+@MEASUREMENTS.register(QueryExpansionParams)
+def query_expansion(claim: Claim, params: QueryExpansionParams, study: GenerativeStudy,
+                    settings: Settings) -> ClaimResult:
     """GR-11 (Table 6): promoted tokens of stage-II heads vs random tokens, by similarity to the query."""
     if len(study.correct) < 2:
-        return decide(claim, study, settings, [], metric="cosine", missing=[f"{len(study.correct)} correct queries (need 2)"])
+        return conclude(claim, study, settings, [], metric="cosine", missing=[f"{len(study.correct)} correct queries (need 2)"])
     model = study.model
     if model.tokenizer is None:
-        return decide(claim, study, settings, [], metric="cosine", missing=["the model has no tokenizer to read tokens with"])
+        return conclude(claim, study, settings, [], metric="cosine", missing=["the model has no tokenizer to read tokens with"])
     passed, _, rows = study.analysis
     layers = list(study.stages["II"])
     heads = passed.head_outputs[:, layers]  # [n, |II|, H, d]
-    top = promoted_tokens(model, heads, claim.params["k"])  # [n, |II|, H, k]
+    top = promoted_tokens(model, heads, params.k)  # [n, |II|, H, k]
     specials = set(model.tokenizer.all_special_ids) | set(model.docid_token_ids.tolist())
     pool = np.array([t for t in range(model.vocab_size)
                      if t not in specials and _readable(model.tokenizer.convert_ids_to_tokens(t))])
@@ -226,7 +260,7 @@ def query_expansion(claim: Claim, study: GenerativeStudy, settings: Settings) ->
                           hypothesis="greater")]
     examples = []
     norms = np.linalg.norm(heads, axis=-1)  # [n, |II|, H]
-    for i in range(min(claim.params["examples"], len(rows))):
+    for i in range(min(params.examples, len(rows))):
         strongest = np.argsort(-norms[i].ravel())[:3]
         entries = []
         for flat in strongest:
@@ -237,7 +271,7 @@ def query_expansion(claim: Claim, study: GenerativeStudy, settings: Settings) ->
     figure = {"examples": examples, "mean_promoted": float(np.nanmean(promoted_cos)),
               "mean_random": float(np.nanmean(random_cos)), "judge": "all-MiniLM-L6-v2 (mean pooling, cosine)",
               "caption": "Per query, the 3 stage-II heads with the largest output norm and their top lens tokens (docids excluded)."}
-    return decide(claim, study, settings, comparisons, metric="cosine (MiniLM) between query and promoted tokens",
-                  figures={"promoted_tokens": figure},
-                  per_query={"cosine promoted": per_query(study, rows, promoted_cos),
-                             "cosine random": per_query(study, rows, random_cos)})
+    return conclude(claim, study, settings, comparisons, metric="cosine (MiniLM) between query and promoted tokens",
+                    figures={"promoted_tokens": figure},
+                    per_query={"cosine promoted": per_query(study, rows, promoted_cos),
+                               "cosine random": per_query(study, rows, random_cos)})

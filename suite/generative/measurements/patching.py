@@ -7,18 +7,19 @@ share of correct queries whose relevant document leaves rank 1.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Literal
+
 import numpy as np
 
+from suite.core import stats
 from suite.core.claims import Claim, Settings
-from suite.core.results import ClaimResult, Verdict
+from suite.core.decisions import conclude, mcnemar, proportion
+from suite.core.results import ClaimResult
 from suite.generative.interventions import Component, Patch, layer_label
-from suite.generative.measurements.common import (
-    decide,
-    mcnemar,
-    per_query,
-    proportion,
-    stage_boundaries,
-)
+from suite.generative.measurements import MEASUREMENTS
+from suite.generative.measurements.common import per_query, stage_boundaries
 from suite.generative.study import GenerativeStudy, MissingCompanion
 
 METHOD_NAMES = {"zero": "zero", "mean": "mean", "model": "T5"}
@@ -33,29 +34,63 @@ def _left_rank_one(study: GenerativeStudy, patches: list[Patch], label: str) -> 
     return study.ranks(patches, rows="correct", label=label) > 1
 
 
-def _stage_cell(study: GenerativeStudy, component: str, stage: str, method: str) -> np.ndarray:
+def stage_cell(study: GenerativeStudy, component: str, stage: str, method: str) -> np.ndarray:
     """Whether each correct query leaves rank 1 when ``component`` is patched in all of ``stage``."""
     layers = study.stages[stage]
     patch = study.patch(component, layers, method, study.correct)
     return _left_rank_one(study, [patch], f"{_cell_label(component, stage, method)} ({layer_label(layers)})")
 
 
-def stage_table(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+ComponentName = Literal["self_attention", "cross_attention", "mlp"]
+StageName = Literal["I", "II", "III"]
+MethodName = Literal["zero", "mean", "model"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell of the paper's Table 3 (fields in the order the figure stores them)."""
+
+    component: ComponentName
+    method: MethodName
+    stage: StageName
+    paper: float  # NQ10k share leaving rank 1
+    nq320k: float
+    trivia_qa: float
+    role: Literal["removable", "crucial", "reported"]  # reported: shown with its CI, not tested
+
+
+@dataclass(frozen=True)
+class Order:
+    """The T5 ordering: patching ``more`` moves more queries off rank 1 than patching ``less``."""
+
+    more: str  # "component:stage:method", a cell of the table
+    less: str
+
+
+@dataclass(frozen=True)
+class StageTableParams:
+    boundary: float  # "removable" = significantly below it, "crucial" = significantly above
+    order: tuple[Order, ...]
+    cells: tuple[Cell, ...]
+
+
+@MEASUREMENTS.register(StageTableParams)
+def stage_table(claim: Claim, params: StageTableParams, study: GenerativeStudy, settings: Settings) -> ClaimResult:
     """GR-3: the 27 cells of Table 3; the paper's removable / crucial cells decide, the T5 order too."""
     rows = study.correct
     if not len(rows):
-        return decide(claim, study, settings, [], metric="share of correct queries leaving rank 1",
-                      missing=["no correct query in the evaluation split"])
-    boundary = claim.params["boundary"]
+        return conclude(claim, study, settings, [], metric="share of correct queries leaving rank 1",
+                        missing=["no correct query in the evaluation split"])
+    boundary = params.boundary
     left: dict[str, np.ndarray] = {}
     missing: dict[str, str] = {}
-    comparisons, decided, cells = [], [], []
-    for cell in claim.params["cells"]:
-        component, stage, method, role = cell["component"], cell["stage"], cell["method"], cell["role"]
+    comparisons, cells = [], []
+    for cell in params.cells:
+        component, stage, method, role = cell.component, cell.stage, cell.method, cell.role
         key = f"{component}:{stage}:{method}"
-        entry = {**cell, "layers": layer_label(study.stages[stage])}
+        entry = {**asdict(cell), "layers": layer_label(study.stages[stage])}
         try:
-            left[key] = _stage_cell(study, component, stage, method)
+            left[key] = stage_cell(study, component, stage, method)
         except MissingCompanion as error:
             missing[METHOD_NAMES[method]] = str(error)
             cells.append({**entry, "measured": None, "missing": str(error)})
@@ -64,25 +99,21 @@ def stage_table(claim: Claim, study: GenerativeStudy, settings: Settings) -> Cla
         entry.update(measured=k / n, k=k, n=n)
         if role in ("removable", "crucial"):
             hypothesis = "less" if role == "removable" else "greater"
-            expected = cell["paper"] - boundary
+            expected = cell.paper - boundary
             sign_ok = expected < 0 if hypothesis == "less" else expected > 0
             comparisons.append(proportion(settings, f"{_cell_label(component, stage, method)}: {role}", left[key],
                                           boundary, hypothesis=hypothesis, expected_effect=expected if sign_ok else None))
-            decided.append(True)
             entry["comparison"] = len(comparisons) - 1
         else:
-            from suite.core.stats import clopper_pearson
-
-            entry["ci"] = list(clopper_pearson(k, n))
+            entry["ci"] = list(stats.clopper_pearson(k, n))
         cells.append(entry)
-    for pair in claim.params["order"]:
-        more, less = pair["more"], pair["less"]
+    for pair in params.order:
+        more, less = pair.more, pair.less
         if more in left and less in left:
             comparisons.append(mcnemar(settings, f"{_cell_label(*more.split(':'))} > {_cell_label(*less.split(':'))}",
                                        left[more], left[less], hypothesis="greater"))
-            decided.append(True)
-    result = decide(claim, study, settings, comparisons, metric="share of correct queries leaving rank 1",
-                    missing=[f"{m} cells ({why})" for m, why in missing.items()])
+    result = conclude(claim, study, settings, comparisons, metric="share of correct queries leaving rank 1",
+                      missing=[f"{m} cells ({why})" for m, why in missing.items()])
     for entry in cells:
         if "comparison" in entry:
             c = result.comparisons[entry.pop("comparison")]
@@ -98,13 +129,22 @@ def stage_table(claim: Claim, study: GenerativeStudy, settings: Settings) -> Cla
     return result
 
 
-def single_layers(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class SingleLayersParams:
+    boundary: float  # "did not observe a drop": the worst single layer stays below it
+    expected_single: float  # the true share at which the worst-layer tests' power is taken
+    method: MethodName
+    crucial_stages: tuple[str, ...]  # "component:stage" cells whose whole stage must beat its worst layer
+
+
+@MEASUREMENTS.register(SingleLayersParams)
+def single_layers(claim: Claim, params: SingleLayersParams, study: GenerativeStudy, settings: Settings) -> ClaimResult:
     """GR-4: each component zeroed in one layer at a time, against its whole stage."""
     rows = study.correct
     if not len(rows):
-        return decide(claim, study, settings, [], metric="share of correct queries leaving rank 1",
-                      missing=["no correct query in the evaluation split"])
-    boundary, method = claim.params["boundary"], claim.params["method"]
+        return conclude(claim, study, settings, [], metric="share of correct queries leaving rank 1",
+                        missing=["no correct query in the evaluation split"])
+    boundary, method = params.boundary, params.method
     per_layer: dict[str, np.ndarray] = {}
     shares: dict[str, list[float]] = {}
     for component in Component:
@@ -114,16 +154,16 @@ def single_layers(claim: Claim, study: GenerativeStudy, settings: Settings) -> C
             outcomes.append(_left_rank_one(study, [patch], f"{COMPONENT_NAMES[component.value]} layer {layer} {method}"))
         per_layer[component.value] = np.stack(outcomes)  # [L, n]
         shares[component.value] = [float(o.mean()) for o in outcomes]
-    expected = claim.params["expected_single"] - boundary
+    expected = params.expected_single - boundary
     comparisons = []
     for component, outcomes in per_layer.items():
         worst = int(np.argmax(outcomes.mean(axis=1)))
         comparisons.append(proportion(settings, f"{COMPONENT_NAMES[component]}: worst single layer ({worst}) below {boundary:g}",
                                       outcomes[worst], boundary, hypothesis="less", expected_effect=expected))
     stage_shares = {}
-    for spec in claim.params["crucial_stages"]:
+    for spec in params.crucial_stages:
         component, stage = spec.split(":")
-        whole = _stage_cell(study, component, stage, method)
+        whole = stage_cell(study, component, stage, method)
         layers = list(study.stages[stage])
         inside = per_layer[component][layers]
         worst = layers[int(np.argmax(inside.mean(axis=1)))]
@@ -134,11 +174,24 @@ def single_layers(claim: Claim, study: GenerativeStudy, settings: Settings) -> C
               "layers": study.n_layers, "series": {COMPONENT_NAMES[c]: v for c, v in shares.items()},
               "boundary": boundary, "whole_stage": stage_shares, "stages": stage_boundaries(study), "n": int(len(rows)),
               "scale": "linear", "y_label": "share leaving rank 1"}
-    return decide(claim, study, settings, comparisons, metric="share of correct queries leaving rank 1",
-                  figures={"layer_series": figure})
+    return conclude(claim, study, settings, comparisons, metric="share of correct queries leaving rank 1",
+                    figures={"layer_series": figure})
 
 
-def minimal_circuit(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class MinimalCircuitParams:
+    p0: float  # "most" hits kept: the share tested against
+    cutoffs: tuple[int, ...]  # k of Hits@k
+    # Per cutoff (as a string): the paper's NQ10k relative figures (expected effects) and, quoted in
+    # the run only, its absolute figures and the range of relative Hits@1 over all its models.
+    paper_relative: Mapping[str, float]
+    paper_absolute: Mapping[str, float]
+    paper_relative_range: tuple[float, float]
+
+
+@MEASUREMENTS.register(MinimalCircuitParams)
+def minimal_circuit(claim: Claim, params: MinimalCircuitParams, study: GenerativeStudy,
+                    settings: Settings) -> ClaimResult:
     """GR-5 (Table 4): the paper's circuit on the whole evaluation split, hits kept against 1/2."""
     stage, L = study.stages, study.n_layers
     rows = study.eval_index
@@ -149,21 +202,21 @@ def minimal_circuit(claim: Claim, study: GenerativeStudy, settings: Settings) ->
             study.patch(Component.MLP, stage["I"] + stage["II"], "mean", rows),
         ]
     except MissingCompanion as error:
-        return decide(claim, study, settings, [], metric="hits kept under the circuit", missing=[str(error)])
+        return conclude(claim, study, settings, [], metric="hits kept under the circuit", missing=[str(error)])
     base = study.ranks(rows="eval")
     circuit = study.ranks(patches, rows="eval", label="minimal circuit")
     comparisons, bars, relative = [], [], {}
-    for k in claim.params["cutoffs"]:
+    for k in params.cutoffs:
         hit = base <= k
         if not hit.any():
             continue
         kept = circuit[hit] <= k
-        paper = claim.params["paper_relative"][str(k)]
-        comparisons.append(proportion(settings, f"Hits@{k} kept under the circuit", kept, claim.params["p0"],
-                                      hypothesis="greater", expected_effect=paper - claim.params["p0"]))
+        paper = params.paper_relative[str(k)]
+        comparisons.append(proportion(settings, f"Hits@{k} kept under the circuit", kept, params.p0,
+                                      hypothesis="greater", expected_effect=paper - params.p0))
         relative[str(k)] = float((circuit <= k).sum() / hit.sum())
         bars.append({"label": f"Hits@{k} kept", "measured": comparisons[-1].measured, "ci": list(comparisons[-1].ci),
-                     "reference": claim.params["p0"], "paper": paper,
+                     "reference": params.p0, "paper": paper,
                      "note": f"Hits@{k}: {hit.mean():.3f} -> {(circuit <= k).mean():.3f} (relative {relative[str(k)]:.2f})"})
     active = 3 * L - len(stage["I"]) - L - len(stage["I"]) - len(stage["II"])
     figure = {"title": "Minimal circuit: share of full-model hits kept", "unit": "share of hits", "bars": bars,
@@ -171,9 +224,9 @@ def minimal_circuit(claim: Claim, study: GenerativeStudy, settings: Settings) ->
               "caption": f"Active components: {active} of {3 * L} (cross-attention of stages II-III, MLPs of stage III); "
                          f"stage-I/II MLPs are constants. Paper: one third of 72."}
     missing = [] if comparisons else ["no evaluation query is a hit under the full model"]
-    result = decide(claim, study, settings, comparisons, metric="hits of the full model kept under the circuit",
-                    missing=missing, figures={"metric_bars": figure},
-                    per_query={"rank": per_query(study, rows, base), "rank under the circuit": per_query(study, rows, circuit)})
+    result = conclude(claim, study, settings, comparisons, metric="hits of the full model kept under the circuit",
+                      missing=missing, figures={"metric_bars": figure},
+                      per_query={"rank": per_query(study, rows, base), "rank under the circuit": per_query(study, rows, circuit)})
     result.options["relative_hits"] = relative
     result.options["active_components"] = active
     return result

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from suite.core.claims import Claim, Settings
+from suite.core.decisions import conclude, paired
 from suite.core.results import ClaimResult
 from suite.generative.analyses import (
     contribution_ratios,
@@ -14,7 +16,8 @@ from suite.generative.analyses import (
     stage_cosines,
 )
 from suite.generative.interventions import Component
-from suite.generative.measurements.common import decide, paired, stage_boundaries
+from suite.generative.measurements import MEASUREMENTS
+from suite.generative.measurements.common import stage_boundaries
 from suite.generative.study import GenerativeStudy
 
 NAMES = {Component.SELF_ATTENTION: "self-attention", Component.CROSS_ATTENTION: "cross-attention", Component.MLP: "MLP"}
@@ -33,18 +36,25 @@ def _profile(values: dict[Component, np.ndarray]) -> dict[str, list[float | None
         return {c.value: [None if not np.isfinite(v) else float(v) for v in np.nanmean(values[c], axis=0)] for c in Component}
 
 
-def contributions(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class ContributionsParams:
+    stage_cosine_threshold: float  # the paper's bound on the cosine with the stage-I MLP output
+    exclude_last_layer: bool = True  # stage-III cosines leave out the last layer, as the paper does
+
+
+@MEASUREMENTS.register(ContributionsParams)
+def contributions(claim: Claim, params: ContributionsParams, study: GenerativeStudy, settings: Settings) -> ClaimResult:
     """Stage-wise dominance of MLP / cross-attention ratios and the stage-III cosines, on the correct queries."""
     rows = study.correct
     if len(rows) < 2:
-        return decide(claim, study, settings, [], metric="contribution ratio",
-                      missing=[f"{len(rows)} correct queries (need 2)"])
+        return conclude(claim, study, settings, [], metric="contribution ratio",
+                        missing=[f"{len(rows)} correct queries (need 2)"])
     passed = study.correct_pass()
     ratios = contribution_ratios(passed)
     cosines = residual_cosines(passed, against="begin")
     stage = {k: list(v) for k, v in study.stages.items()}
     I, II, III = stage["I"], stage["II"], stage["III"]
-    III_cut = III[:-1] if claim.params.get("exclude_last_layer", True) and len(III) > 1 else III
+    III_cut = III[:-1] if params.exclude_last_layer and len(III) > 1 else III
     mlp, cross, self_ = (ratios[c] for c in (Component.MLP, Component.CROSS_ATTENTION, Component.SELF_ATTENTION))
     comparisons = [
         paired(settings, "stage I: MLP ratio > cross-attention ratio", _mean(mlp, I), _mean(cross, I), hypothesis="greater"),
@@ -57,7 +67,7 @@ def contributions(claim: Claim, study: GenerativeStudy, settings: Settings) -> C
     for c in Component:
         comparisons.append(paired(settings, f"stage III (w/o last layer): cos({NAMES[c]}, residual) < 0",
                                   _mean(cosines[c], III_cut), 0.0, hypothesis="less"))
-    threshold = claim.params["stage_cosine_threshold"]
+    threshold = params.stage_cosine_threshold
     primed = stage_cosines(passed, I, III_cut)
     for c in Component:
         comparisons.append(paired(settings, f"stage III (w/o last layer): cos({NAMES[c]}, stage-I MLP sum) < {threshold}",
@@ -73,5 +83,5 @@ def contributions(claim: Claim, study: GenerativeStudy, settings: Settings) -> C
         "stages": stage_boundaries(study),
         "n": int(len(rows)),
     }
-    return decide(claim, study, settings, comparisons, metric="||c_out|| / ||r_end - r_begin|| and cosines, per-query stage means",
-                  figures={"contribution_profile": figure})
+    return conclude(claim, study, settings, comparisons, metric="||c_out|| / ||r_end - r_begin|| and cosines, per-query stage means",
+                    figures={"contribution_profile": figure})

@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import numpy as np
 
 from suite.core.claims import Claim, Settings
+from suite.core.decisions import conclude, proportion
 from suite.core.results import ClaimResult
-from suite.generative.measurements.common import decide, per_query, proportion
+from suite.generative.measurements import MEASUREMENTS
+from suite.generative.measurements.common import per_query
 from suite.generative.study import GenerativeStudy
 
 
-def retrieval_quality(claim: Claim, study: GenerativeStudy, settings: Settings) -> ClaimResult:
+@dataclass(frozen=True)
+class RetrievalQualityParams:
+    cutoffs: tuple[int, ...]  # k of Hits@k
+    # Per cutoff (as a string, TOML keys being strings): the paper's NQ10k figure (expected effects)
+    # and, quoted beside it, its NQ320k and Trivia-QA figures.
+    paper: Mapping[str, float]
+    paper_nq320k: Mapping[str, float]
+    paper_trivia_qa: Mapping[str, float]
+
+
+@MEASUREMENTS.register(RetrievalQualityParams)
+def retrieval_quality(claim: Claim, params: RetrievalQualityParams, study: GenerativeStudy,
+                      settings: Settings) -> ClaimResult:
     """Hits@k on the evaluation split against chance, one exact binomial test per cutoff."""
     rows = study.eval_index
     ranks = study.ranks(rows="eval")
     n_docs = len(study.model.docids) if study.rank_over == "docids" else study.model.vocab_size
     relevant = np.array([len(study.targets[i]) for i in rows], dtype=float)
-    paper = claim.params["paper"]
+    paper = params.paper
     comparisons, bars = [], []
-    for k in claim.params["cutoffs"]:
+    for k in params.cutoffs:
         hits = ranks <= k
         chance = float(np.mean(np.minimum(1.0, k * relevant / n_docs)))
         expected = paper[str(k)] - chance
@@ -27,9 +44,9 @@ def retrieval_quality(claim: Claim, study: GenerativeStudy, settings: Settings) 
         comparisons.append(comparison)
         bars.append({"label": f"Hits@{k}", "measured": comparison.measured, "ci": list(comparison.ci),
                      "reference": chance, "paper": paper[str(k)],
-                     "paper_other": {"NQ320k": claim.params["paper_nq320k"][str(k)],
-                                     "Trivia-QA": claim.params["paper_trivia_qa"][str(k)]}})
+                     "paper_other": {"NQ320k": params.paper_nq320k[str(k)],
+                                     "Trivia-QA": params.paper_trivia_qa[str(k)]}})
     figure = {"title": "Retrieval quality on the evaluation split", "unit": "share of queries", "bars": bars,
               "reference_label": "random ranking", "n": int(len(rows))}
-    return decide(claim, study, settings, comparisons, metric=f"Hits@k over {study.rank_over} ({len(rows)} queries)",
-                  figures={"metric_bars": figure}, per_query={"rank": per_query(study, rows, ranks)})
+    return conclude(claim, study, settings, comparisons, metric=f"Hits@k over {study.rank_over} ({len(rows)} queries)",
+                    figures={"metric_bars": figure}, per_query={"rank": per_query(study, rows, ranks)})

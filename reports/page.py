@@ -1,0 +1,527 @@
+"""The report page: its sections (header, verdict summary, comparison with an earlier run,
+setup, one card per claim, method checks, verdict rules) and the page around them.
+
+The page needs nothing but itself: the CSS and the little JavaScript it has (table sorting,
+opening collapsed sections before printing) are read from ``reports/static`` and inlined,
+figures are inline SVG, there is no URL of any kind, and a Content-Security-Policy forbids
+the browser from fetching anything. Everything read from the run is escaped. Without
+JavaScript every number is still there; only sorting is lost. A section that fails to
+render shows a notice instead of costing the whole report.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from reports.figures import FIGURE_RENDERERS, render_figure
+from reports.formatting import (
+    VERDICT_CLASS,
+    VERDICT_ORDER,
+    badge,
+    esc,
+    finite_float,
+    interval,
+    num,
+    pass_badge,
+    pval,
+    render_data,
+    run_duration,
+    sort_key,
+    timestamp,
+)
+from suite.core.runs import write_text_atomic
+
+ABLATION_MODES = {
+    "pre-softmax": "attention scores are masked before the softmax, so the remaining weights renormalise",
+    "post-softmax": "attention weights are zeroed after the softmax and not renormalised",
+}
+
+# No network, ever: a stray reference fails loudly in the browser instead of loading.
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+
+def _static(name: str) -> str:
+    """A file of ``reports/static`` (package data), to be inlined in the page."""
+    return (resources.files("reports") / "static" / name).read_text(encoding="utf-8")
+
+
+STYLE = _static("report.css")
+SCRIPT = _static("report.js")
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _section(builder: Callable[..., str], *args: Any) -> str:
+    """Build one section; a failure shows up as a notice instead of losing the report."""
+    try:
+        return builder(*args)
+    except Exception as error:
+        return (
+            f'<div class="error">Could not render {esc(builder.__name__.strip("_").replace("_", " "))}: '
+            f"{esc(type(error).__name__)}: {esc(error)}</div>"
+        )
+
+
+def _unique(items: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+    """The distinct ``item[field]`` records in order (targets share models and collections)."""
+    seen, result = set(), []
+    for item in items:
+        entry = item.get(field) or {}
+        ident = json.dumps(entry, sort_keys=True, default=str)
+        if ident not in seen:
+            seen.add(ident)
+            result.append(entry)
+    return result
+
+
+def _header(run: dict[str, Any]) -> str:
+    """Run id, times, the verdict tally, and a warning when the run did not finish."""
+    claims = run.get("claims", [])
+    counts = {v: sum(1 for c in claims if c.get("verdict") == v) for v in VERDICT_CLASS}
+    duration = run_duration(run.get("started"), run.get("finished"))
+    finished = timestamp(run.get("finished")) if run.get("finished") else "not finished"
+    status = ""
+    if run.get("interrupted"):
+        status = '<p class="banner warn">This run was interrupted: the results below are those measured before it stopped.</p>'
+    elif not run.get("finished"):
+        status = (
+            '<p class="banner warn">This run has no finish time (still running, or stopped without finishing): '
+            "the results below are those measured so far.</p>"
+        )
+    tally = " · ".join(f"{badge(v)} {counts[v]}" for v in VERDICT_CLASS)
+    return (
+        '<header class="top">'
+        "<h1>Claims report</h1>"
+        f'<p class="sub">Run <code>{esc(run.get("run_id", "?"))}</code> · started {timestamp(run.get("started"))}'
+        f" · finished {finished}{f' ({esc(duration)})' if duration else ''}</p>"
+        f'<p class="tally">{len(claims)} claim result{"s" if len(claims) != 1 else ""} on '
+        f'{len(run.get("targets", []))} target{"s" if len(run.get("targets", [])) != 1 else ""}: {tally}</p>'
+        f"{status}</header>"
+    )
+
+
+def _setup(run: dict[str, Any]) -> str:
+    """What was run: models (with weight hashes), collections (with excluded queries), options and versions."""
+    targets = run.get("targets", [])
+    models = _unique(targets, "model")
+    collections = _unique(targets, "collection")
+    model_rows = []
+    for model in models:
+        sha = str(model.get("weights_sha256") or "")
+        other = {k: v for k, v in model.items() if k not in ("id", "weights_sha256", "source", "layers", "heads")}
+        model_rows.append(
+            f'<tr><td><code>{esc(model.get("id", "?"))}</code></td>'
+            f'<td><code title="{esc(sha)}">{esc(sha[:12]) if sha else "—"}</code></td>'
+            f'<td>{esc(model.get("source", "—"))}</td>'
+            f'<td class="num">{num(model.get("layers"))}</td><td class="num">{num(model.get("heads"))}</td>'
+            f"<td>{render_data(other) if other else ''}</td></tr>"
+        )
+    collection_rows = []
+    for collection in collections:
+        excluded = collection.get("excluded") or {}
+        if isinstance(excluded, dict) and excluded:
+            items = "".join(f"<li><code>{esc(q)}</code>: {esc(r)}</li>" for q, r in excluded.items())
+            excluded_html = (
+                f'<details><summary>{len(excluded)} excluded</summary><ul class="excluded">{items}</ul></details>'
+            )
+        elif excluded:
+            excluded_html = render_data(excluded)
+        else:
+            excluded_html = "0"
+        other = {k: v for k, v in collection.items() if k not in ("id", "queries", "candidates", "excluded")}
+        collection_rows.append(
+            f'<tr><td><code>{esc(collection.get("id", "?"))}</code></td>'
+            f'<td class="num">{num(collection.get("queries"))}</td>'
+            f'<td class="num">{num(collection.get("candidates"))}</td>'
+            f"<td>{excluded_html}</td><td>{render_data(other) if other else ''}</td></tr>"
+        )
+    options = run.get("options", {})
+    mode = options.get("ablation_mode")
+    convention = options.get("direction_convention")
+    words = []
+    if convention is not None:
+        words.append(f"<li><strong>Direction convention.</strong> {esc(convention)}</li>")
+    if mode is not None:
+        explained = ABLATION_MODES.get(str(mode))
+        words.append(
+            f"<li><strong>Ablation mode.</strong> <code>{esc(mode)}</code>"
+            + (f": {esc(explained)}." if explained else "")
+            + "</li>"
+        )
+    if "alpha" in options or "correction" in options:
+        words.append(
+            f"<li><strong>Significance.</strong> α = {num(options.get('alpha'), 2)} per claim family, "
+            f"multiple-comparison correction <code>{esc(options.get('correction', '—'))}</code>, "
+            f"test <code>{esc(options.get('test', '—'))}</code>.</li>"
+        )
+    option_rows = "".join(f"<tr><th>{esc(k)}</th><td>{render_data(v)}</td></tr>" for k, v in options.items())
+    environment = run.get("environment") or {}
+    packages = environment.get("packages") or {}
+    package_rows = "".join(
+        f'<tr><td><code>{esc(name)}</code></td><td>{esc(version) if version is not None else "<span class=muted>not installed</span>"}</td></tr>'
+        for name, version in packages.items()
+    )
+    env_other = {k: v for k, v in environment.items() if k != "packages"}
+    return (
+        '<section id="setup"><h2>Setup</h2>'
+        '<h3>Models</h3><div class="scroll"><table><thead><tr><th>Model</th><th>Weights (sha256)</th><th>Source</th>'
+        '<th class="num">Layers</th><th class="num">Heads</th><th>Other</th></tr></thead>'
+        f'<tbody>{"".join(model_rows) or "<tr><td colspan=6 class=muted>no targets recorded</td></tr>"}</tbody></table></div>'
+        '<h3>Collections</h3><div class="scroll"><table><thead><tr><th>Collection</th><th class="num">Queries</th>'
+        '<th class="num">Candidates</th><th>Excluded queries</th><th>Other</th></tr></thead>'
+        f'<tbody>{"".join(collection_rows) or "<tr><td colspan=5 class=muted>no targets recorded</td></tr>"}</tbody></table></div>'
+        f'<h3>Options</h3><ul class="words">{"".join(words)}</ul>'
+        '<div class="cols"><div><table class="kvtable"><tbody>'
+        f"{option_rows}</tbody></table></div>"
+        '<div><table class="kvtable"><tbody>'
+        + "".join(f"<tr><th>{esc(k)}</th><td>{render_data(v)}</td></tr>" for k, v in env_other.items())
+        + "</tbody></table>"
+        '<table class="kvtable packages"><thead><tr><th>Package</th><th>Version</th></tr></thead>'
+        f"<tbody>{package_rows}</tbody></table></div></div>"
+        "</section>"
+    )
+
+
+def _measured_summary(claim: dict[str, Any]) -> tuple[str, Any, str, Any]:
+    """(measured html, its sort value, p html, its sort value) for the summary table."""
+    comparisons = claim.get("comparisons") or []
+    if len(comparisons) == 1:
+        c = comparisons[0]
+        return (
+            f'{num(c.get("measured"))}<br><span class="muted small">{interval(c.get("ci"))}</span>',
+            c.get("measured"),
+            pval(c.get("p_corrected")),
+            c.get("p_corrected"),
+        )
+    if not comparisons:
+        return '<span class="muted">no comparisons</span>', None, "—", None
+    counts = {v: sum(1 for c in comparisons if c.get("verdict") == v) for v in VERDICT_CLASS}
+    parts = ", ".join(f"{n} {v.lower()}" for v, n in counts.items() if n)
+    ps = [p for p in (finite_float(c.get("p_corrected")) for c in comparisons) if p is not None]
+    low = min(ps) if ps else None
+    return (
+        f'{len(comparisons)} comparisons<br><span class="muted small">{esc(parts)}</span>',
+        None,  # no single measured value: sorts after the numbers
+        f'<span class="muted">min</span> {pval(low)}',
+        low,
+    )
+
+
+def _summary(run: dict[str, Any]) -> str:
+    """The sortable table of verdicts, one row per claim and target, linking to the cards."""
+    rows = []
+    for index, claim in enumerate(run.get("claims", [])):
+        measured, measured_key, p_html, p_key = _measured_summary(claim)
+        verdict = claim.get("verdict")
+        rows.append(
+            f'<tr class="{VERDICT_CLASS.get(str(verdict), "v-other")}-row">'
+            f'<td data-sort="{sort_key(claim.get("claim_id"))}"><a href="#claim-{index}"><strong>{esc(claim.get("claim_id"))}</strong></a></td>'
+            f'<td class="title">{esc(claim.get("title", ""))}</td>'
+            f'<td class="target-cell"><code>{esc(claim.get("model"))}</code><br>'
+            f'<span class="muted">on</span> <code>{esc(claim.get("collection"))}</code></td>'
+            f'<td data-sort="{VERDICT_ORDER.get(str(verdict), 9)}">{badge(verdict)}</td>'
+            f'<td class="num" data-sort="{sort_key(measured_key)}">{measured}</td>'
+            f'<td class="paper" data-sort="{sort_key(claim.get("paper_value"))}">{esc(claim.get("paper", ""))}</td>'
+            f'<td class="num" data-sort="{sort_key(p_key)}">{p_html}</td></tr>'
+        )
+    return (
+        '<section id="summary"><h2>Verdicts</h2>'
+        '<p class="hint">One row per claim and target; click a column heading to sort, a claim id to jump to its card.</p>'
+        '<div class="scroll"><table class="sortable summary"><thead><tr><th>Claim</th><th>Title</th>'
+        '<th>Model and collection</th><th>Verdict</th><th class="num">Measured [CI]</th><th>Paper</th>'
+        '<th class="num">p (corrected)</th></tr></thead>'
+        f'<tbody>{"".join(rows) or "<tr><td colspan=7 class=muted>no claim results in this run</td></tr>"}</tbody></table></div>'
+        "</section>"
+    )
+
+
+def _comparison_rows(claim: dict[str, Any]) -> str:
+    """A claim's comparisons as table rows: measured, reference, effect, test, p values, power, verdict."""
+    rows = []
+    for c in claim.get("comparisons") or []:
+        details = c.get("details") or {}
+        extra = f'<details class="inline"><summary>details</summary>{render_data(details)}</details>' if details else ""
+        size_name = c.get("effect_size_name")
+        rows.append(
+            f'<tr class="{VERDICT_CLASS.get(str(c.get("verdict")), "v-other")}-row">'
+            f'<td class="label">{esc(c.get("label", ""))}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("measured"))}">{num(c.get("measured"))}'
+            f'<br><span class="muted small">{interval(c.get("ci"))}</span></td>'
+            f'<td class="num" data-sort="{sort_key(c.get("reference"))}">{num(c.get("reference"))}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("effect"))}">{num(c.get("effect"), signed=True)}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("effect_size"))}">'
+            f'{(esc(size_name) + " ") if size_name else ""}{num(c.get("effect_size"), 2, signed=True)}</td>'
+            f'<td class="nowrap">{esc(c.get("test", ""))}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("p_value"))}">{pval(c.get("p_value"))}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("p_corrected"))}">{pval(c.get("p_corrected"))}</td>'
+            f'<td class="num">{num(c.get("n"))}</td>'
+            f'<td class="num" data-sort="{sort_key(c.get("power"))}">{num(c.get("power"), 2)}</td>'
+            f'<td data-sort="{VERDICT_ORDER.get(str(c.get("verdict")), 9)}">{badge(c.get("verdict"))}</td>'
+            f'<td class="reason">{esc(c.get("reason", ""))}{extra}</td></tr>'
+        )
+    return "".join(rows)
+
+
+def _card(claim: dict[str, Any], index: int) -> str:
+    """One claim result: its statement, the paper's value, the verdict and why, comparisons and figures."""
+    comparisons = claim.get("comparisons") or []
+    correction = claim.get("correction") or "—"
+    table = (
+        '<div class="scroll"><table class="sortable comparisons"><thead><tr>'
+        '<th>Comparison</th><th class="num">Measured [CI]</th><th class="num">Reference</th>'
+        '<th class="num">Effect</th><th class="num">Effect size</th><th>Test</th><th class="num">p (raw)</th>'
+        f'<th class="num">p ({esc(correction)})</th><th class="num">n</th><th class="num">Power</th>'
+        f"<th>Verdict</th><th>Reason</th></tr></thead><tbody>{_comparison_rows(claim)}</tbody></table></div>"
+    )
+    if not comparisons:
+        table = '<p class="muted">This result has no comparisons.</p>'
+    elif len(comparisons) > 8:
+        table = f"<details><summary>All {len(comparisons)} comparisons</summary>{table}</details>"
+    figures = "".join(
+        render_figure(str(kind), data, claim) for kind, data in (claim.get("figures") or {}).items()
+    )
+    options = claim.get("options") or {}
+    per_query = claim.get("per_query") or {}
+    stored = ""
+    if per_query:
+        sizes = sorted({len(v) for v in per_query.values() if isinstance(v, dict)})
+        stored = (
+            f'<p class="muted small">Per-query values stored for {len(per_query)} condition'
+            f'{"s" if len(per_query) != 1 else ""} ({", ".join(str(s) for s in sizes)} queries), '
+            "so this result can be re-tested from the run file.</p>"
+        )
+    paper_value = claim.get("paper_value")
+    facts = [
+        ("Paper", esc(claim.get("paper", "—"))),
+        ("Paper value", num(paper_value) if paper_value is not None else "—"),
+        ("Figure", esc(claim.get("figure", "—"))),
+        ("Citation", esc(claim.get("citation", "—"))),
+        ("Metric", esc(claim.get("metric", "—"))),
+        ("Decision", esc(claim.get("decision", "—"))),
+        ("α / correction", f"{num(claim.get('alpha'), 2)} / {esc(correction)}"),
+    ]
+    return (
+        f'<article class="card" id="claim-{index}">'
+        f'<header class="card-head"><span class="cid">{esc(claim.get("claim_id", "?"))}</span>'
+        f'<h3>{esc(claim.get("title", ""))}</h3>{badge(claim.get("verdict"))}</header>'
+        f'<p class="target"><code>{esc(claim.get("model"))}</code> on <code>{esc(claim.get("collection"))}</code></p>'
+        f'<p class="statement">{esc(claim.get("statement", ""))}</p>'
+        f'<dl class="facts">{"".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)}</dl>'
+        f'<p class="reason-line"><strong>Why {esc(claim.get("verdict", "—"))}:</strong> {esc(claim.get("reason", ""))}</p>'
+        f"{table}{figures}"
+        + (f"<details><summary>Options used for this claim</summary>{render_data(options)}</details>" if options else "")
+        + stored
+        + "</article>"
+    )
+
+
+def _cards(run: dict[str, Any]) -> str:
+    """Every claim's card; a card that fails to render costs only itself."""
+    cards = "".join(_section(_card, claim, index) for index, claim in enumerate(run.get("claims", [])))
+    return f'<section id="claims"><h2>Claims</h2>{cards or "<p class=muted>No claim results.</p>"}</section>'
+
+
+def _arrow(before: Any, after: Any, fmt: Callable[[Any], str] = num) -> str:
+    """"before → after" for the comparison with an earlier run."""
+    return f'{fmt(before)} <span class="muted">→</span> {fmt(after)}'
+
+
+def _comparison(run: dict[str, Any]) -> str:
+    """How this run differs from the baseline it was compared with (nothing when it was not)."""
+    comparison = run.get("comparison")
+    if not comparison:
+        return ""
+    changes = comparison.get("changes") or []
+    rows, detail_blocks = [], []
+    for change in changes:
+        changed = bool(change.get("verdict_changed"))
+        target = f'<code>{esc(change.get("model_after"))}</code> @ <code>{esc(change.get("collection_after"))}</code>'
+        if change.get("match") not in (None, "exact"):
+            target += (
+                f'<br><span class="muted">against <code>{esc(change.get("model_before"))}</code> @ '
+                f'<code>{esc(change.get("collection_before"))}</code> (matched by {esc(change.get("match"))})</span>'
+            )
+        rows.append(
+            f'<tr class="{"changed" if changed else ""}">'
+            f'<td><strong>{esc(change.get("claim_id"))}</strong></td><td>{target}</td>'
+            f'<td class="nowrap" data-sort="{1 if changed else 0}">{badge(change.get("verdict_before"))} → {badge(change.get("verdict_after"))}'
+            f'{" <span class=flag>changed</span>" if changed else ""}</td>'
+            f'<td class="num">{_arrow(change.get("measured_before"), change.get("measured_after"))}</td>'
+            f'<td class="num" data-sort="{sort_key(change.get("measured_shift"))}">{num(change.get("measured_shift"), signed=True)}</td>'
+            f'<td class="num" data-sort="{sort_key(change.get("effect_shift"))}">{num(change.get("effect_shift"), signed=True)}</td>'
+            f'<td class="num">{_arrow(change.get("p_before"), change.get("p_after"), pval)}</td>'
+            f'<td class="num" data-sort="{sort_key(change.get("max_abs_effect_shift"))}">{num(change.get("max_abs_effect_shift"))}</td></tr>'
+        )
+        per = change.get("comparisons") or []
+        if per:
+            body = "".join(
+                f'<tr class="{"changed" if c.get("verdict_changed") else ""}"><td>{esc(c.get("label"))}</td>'
+                f'<td>{badge(c.get("verdict_before"))} → {badge(c.get("verdict_after"))}</td>'
+                f'<td class="num">{_arrow(c.get("measured_before"), c.get("measured_after"))}</td>'
+                f'<td class="num">{num(c.get("effect_shift"), signed=True)}</td>'
+                f'<td class="num">{esc(c.get("effect_size_name") or "")} {_arrow(c.get("effect_size_before"), c.get("effect_size_after"))}</td>'
+                f'<td class="num">{_arrow(c.get("p_before"), c.get("p_after"), pval)}</td></tr>'
+                for c in per
+            )
+            missing = ""
+            for name, labels in (("only in the baseline", change.get("comparisons_only_in_baseline")),
+                                 ("only in this run", change.get("comparisons_only_in_current"))):
+                if labels:
+                    missing += f'<p class="muted small">Comparisons {name}: {", ".join(esc(x) for x in labels)}</p>'
+            detail_blocks.append(
+                f'<h4>{esc(change.get("claim_id"))} <span class="muted">{esc(change.get("key_after"))}</span></h4>'
+                '<div class="scroll"><table class="small"><thead><tr><th>Comparison</th><th>Verdict</th>'
+                '<th class="num">Measured</th><th class="num">Effect shift</th><th class="num">Effect size</th>'
+                f'<th class="num">p (corrected)</th></tr></thead><tbody>{body}</tbody></table></div>{missing}'
+            )
+    only = ""
+    for name, entries in (("Only in the baseline", comparison.get("only_in_baseline")),
+                          ("Only in this run", comparison.get("only_in_current"))):
+        if entries:
+            items = "".join(
+                f'<li><code>{esc(e.get("key", e.get("claim_id")))}</code> {badge(e.get("verdict"))}</li>'
+                if isinstance(e, dict) else f"<li>{esc(e)}</li>"
+                for e in entries
+            )
+            only += f"<h3>{name}</h3><ul>{items}</ul>"
+    diffs = ""
+    for name, entries in (("Options that differ", comparison.get("option_changes")),
+                          ("Package versions that differ", comparison.get("package_changes"))):
+        if entries:
+            body = "".join(
+                f"<tr><th>{esc(k)}</th><td>{render_data(v[0] if isinstance(v, list) and len(v) == 2 else v)}</td>"
+                f"<td>{render_data(v[1]) if isinstance(v, list) and len(v) == 2 else ''}</td></tr>"
+                for k, v in entries.items()
+            )
+            diffs += (
+                f'<h3>{name}</h3><table class="kvtable"><thead><tr><th></th><th>Baseline</th><th>This run</th></tr></thead>'
+                f"<tbody>{body}</tbody></table>"
+            )
+    if comparison.get("option_changes"):
+        diffs = (
+            '<p class="banner warn">The two runs used different options: a changed verdict may come from the '
+            "options rather than the model (comparison labels can mean different directions under different "
+            "conventions).</p>" + diffs
+        )
+    count = comparison.get("verdict_changes", 0)
+    source = comparison.get("baseline_path")
+    return (
+        '<section id="comparison"><h2>Comparison with an earlier run</h2>'
+        f'<p>Baseline run <code>{esc(comparison.get("baseline_run_id", "?"))}</code>'
+        + (f" from <code>{esc(source)}</code>" if source else "")
+        + (f", started {timestamp(comparison.get('baseline_started'))}" if comparison.get("baseline_started") else "")
+        + f'. {len(changes)} result{"s" if len(changes) != 1 else ""} matched; '
+        f'<strong class="{"flag" if count else ""}">{esc(count)} verdict change{"s" if count != 1 else ""}</strong>.</p>'
+        '<p class="hint">Shifts are this run minus the baseline, for the headline comparison of each claim '
+        "(the first comparison both runs have); the last column is the largest effect shift over all of the claim's comparisons.</p>"
+        '<div class="scroll"><table class="sortable changes"><thead><tr><th>Claim</th><th>Target</th><th>Verdict</th>'
+        '<th class="num">Measured</th><th class="num">Shift</th><th class="num">Effect shift</th>'
+        '<th class="num">p (corrected)</th><th class="num">max |Δ effect|</th></tr></thead>'
+        f'<tbody>{"".join(rows) or "<tr><td colspan=8 class=muted>no results in common</td></tr>"}</tbody></table></div>'
+        + (f"<details><summary>Per-comparison shifts</summary>{''.join(detail_blocks)}</details>" if detail_blocks else "")
+        + only
+        + diffs
+        + "</section>"
+    )
+
+
+def _method_checks(run: dict[str, Any]) -> str:
+    """The suite's own checks (calibration, planted mechanisms) and their figures (nothing when none ran)."""
+    checks = run.get("method_checks")
+    if not checks:
+        return ""
+    passed = sum(1 for c in checks if c.get("passed") is True)
+    rows, figures = [], []
+    for check in checks:
+        rows.append(
+            f'<tr class="{"v-contradicted-row" if check.get("passed") is False else ""}">'
+            f'<td><strong>{esc(check.get("name", "?"))}</strong></td><td>{esc(check.get("kind", ""))}</td>'
+            f'<td data-sort="{1 if check.get("passed") is True else 0}">{pass_badge(check.get("passed"))}</td>'
+            f'<td>{esc(check.get("detail", ""))}</td></tr>'
+        )
+        for kind, data in (check.get("figures") or {}).items():
+            if kind in FIGURE_RENDERERS:
+                figures.append(f"<h4>{esc(check.get('name', '?'))}</h4>" + render_figure(kind, data, check))
+            else:
+                figures.append(
+                    f'<h4>{esc(check.get("name", "?"))}: <code>{esc(kind)}</code></h4><div class="figdata">{render_data(data)}</div>'
+                )
+    return (
+        '<section id="method-checks"><h2>Method checks</h2>'
+        f"<p>The suite's own correctness: calibration under a null and planted mechanisms. "
+        f"<strong>{passed} of {len(checks)}</strong> passed.</p>"
+        '<div class="scroll"><table class="sortable"><thead><tr><th>Check</th><th>Kind</th><th>Result</th>'
+        f'<th>Detail</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+        + (f'<details open><summary>Figures</summary><div class="method-figures">{"".join(figures)}</div></details>' if figures else "")
+        + "</section>"
+    )
+
+
+def _rules(run: dict[str, Any]) -> str:
+    """The verdict rules the run recorded when it was made: today's rules may differ, so they are never substituted."""
+    text = run.get("verdict_rules")
+    if isinstance(text, str) and text.strip():
+        body = (
+            f'<div class="rules">{esc(text)}</div>'
+            '<p class="muted small">As recorded in this run when it was made (from the docstring of '
+            "<code>suite.core.stats</code> in the version of the suite that ran it).</p>"
+        )
+    elif "verdict_rules" in run:
+        body = (
+            '<p class="muted">This run recorded no verdict rules: the version of the suite that made it had no '
+            "“Verdict rules” section to record. Each verdict's own reason is given on its claim card.</p>"
+        )
+    else:
+        body = (
+            '<p class="muted">This run did not record its verdict rules: it was made by an older version of the '
+            "suite, and the rules installed today may not be the ones that decided it, so none are shown. Each "
+            "verdict's own reason is given on its claim card.</p>"
+        )
+    return f'<section id="rules"><h2>How verdicts are decided</h2>{body}</section>'
+
+
+# --------------------------------------------------------------------------- page
+
+
+def render_report(run: dict[str, Any]) -> str:
+    """The whole report for ``run`` as one self-contained HTML document."""
+    title = f"Claims report · {run.get('run_id', '?')}"
+    sections = [
+        _section(_header, run),
+        '<nav class="toc"><a href="#setup">Setup</a><a href="#summary">Verdicts</a><a href="#claims">Claims</a>'
+        + ('<a href="#comparison">Comparison</a>' if run.get("comparison") else "")
+        + ('<a href="#method-checks">Method checks</a>' if run.get("method_checks") else "")
+        + '<a href="#rules">Verdict rules</a></nav>',
+        _section(_summary, run),
+        _section(_comparison, run),
+        _section(_setup, run),
+        _section(_cards, run),
+        _section(_method_checks, run),
+        _section(_rules, run),
+    ]
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="color-scheme" content="light">'
+        f"<title>{esc(title)}</title><style>\n{STYLE}</style></head>\n"
+        f'<body><main>{"".join(sections)}'
+        f'<footer>Rendered by <code>reports</code> from run <code>{esc(run.get("run_id", "?"))}</code> '
+        f'(schema {esc(run.get("schema", "?"))}). This file is self-contained: it loads nothing from anywhere. '
+        "Re-render a saved run with <code>python -m reports RUN.json</code>.</footer>"
+        f"</main><script>\n{SCRIPT}</script></body></html>\n"
+    )
+
+
+def write_report(run: dict[str, Any], path: str | Path) -> Path:
+    """Render ``run`` and write it to ``path`` (atomically, folders created); returns the path."""
+    return write_text_atomic(render_report(run), Path(path))

@@ -1,0 +1,173 @@
+"""From per-query values and the session's settings to comparisons and a claim's result, in one place.
+
+Every measurement of both wings decides through these functions, so the mapping from
+:class:`Settings` (alpha, correction, test, min_power, bootstrap, seed) to :mod:`suite.core.stats`
+and the rule pairing treatment with control values are each written once.
+
+Pairing rule (:func:`align`): per-query values come either as a mapping ``{qid: value}`` or as
+an array whose position is the query (a study's row order). The pairs are the treatment's keys
+that the control also has, in sorted key order (for an array: position order), keeping only
+those where both values are finite; a scalar control is that constant for every query. The
+order matters: bootstrap intervals and randomization tests resample by position with the
+session's seed, so the same pairs in another order would give other numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+
+from suite.core import stats
+from suite.core.claims import Claim, Settings
+from suite.core.results import ClaimResult, Comparison, Verdict
+from suite.core.study import Study
+
+# Per-query values: {qid: value} or an array in the study's row order; a value may itself be an array.
+PerQuery = Union[Mapping[Any, Any], Sequence[float], np.ndarray]
+
+
+def align(treatment: PerQuery, control: PerQuery | float) -> tuple[np.ndarray, np.ndarray]:
+    """The paired arrays a test sees, by the rule in the module docstring (rows: queries, as float)."""
+    if isinstance(treatment, Mapping):
+        if isinstance(control, Mapping):
+            keys = sorted(k for k in treatment if k in control)
+            y = np.array([control[k] for k in keys], dtype=float)
+        elif np.isscalar(control):
+            keys = sorted(treatment)
+            y = np.full(len(keys), float(control))
+        else:
+            raise TypeError("a per-query mapping pairs with a mapping or a constant, not with an array")
+        x = np.array([treatment[k] for k in keys], dtype=float)
+    else:
+        if isinstance(control, Mapping):
+            raise TypeError("a per-query array pairs with an array or a constant, not with a mapping")
+        x = np.asarray(treatment, dtype=float)
+        y = np.full_like(x, float(control)) if np.isscalar(control) else np.asarray(control, dtype=float)
+        if len(x) != len(y):
+            raise ValueError(f"per-query arrays differ in length: {len(x)} and {len(y)}")
+    finite = _finite_rows(x) & _finite_rows(y)
+    return x[finite], y[finite]
+
+
+def _finite_rows(values: np.ndarray) -> np.ndarray:
+    """Per query (first axis), whether every entry of its value is finite."""
+    return np.isfinite(values).all(axis=tuple(range(1, values.ndim)))
+
+
+def paired(settings: Settings, label: str, treatment: PerQuery, control: PerQuery | float, *, hypothesis: str,
+           margin: float | None = None, expected_effect: float | None = None, resamples: int | None = None
+           ) -> Comparison:
+    """A paired test of mean(treatment - control) over the aligned queries, with the session's test.
+
+    ``resamples`` overrides ``settings.bootstrap`` for intervals that are only displayed (the
+    per-head screen of CE-6 uses 200)."""
+    x, y = align(treatment, control)
+    return stats.paired_comparison(
+        label, x, y, hypothesis=hypothesis, margin=margin, expected_effect=expected_effect, test=settings.test,
+        alpha=settings.alpha, min_power=settings.min_power,
+        n_resamples=settings.bootstrap if resamples is None else resamples, seed=settings.seed,
+    )
+
+
+def proportion(settings: Settings, label: str, hits: Sequence[bool] | np.ndarray, p0: float, *, hypothesis: str,
+               margin: float | None = None, expected_effect: float | None = None) -> Comparison:
+    """k of n queries (``hits``, one boolean per query) against p0, exact binomial."""
+    hits = np.asarray(hits, dtype=bool)
+    return stats.proportion_comparison(
+        label, int(hits.sum()), int(hits.size), p0, hypothesis=hypothesis, margin=margin,
+        expected_effect=expected_effect, alpha=settings.alpha, min_power=settings.min_power,
+    )
+
+
+def mcnemar(settings: Settings, label: str, treatment: Sequence[bool] | np.ndarray,
+            control: Sequence[bool] | np.ndarray, *, hypothesis: str, expected_effect: float | None = None
+            ) -> Comparison:
+    """Two success rates on the same queries (same positions), exact McNemar."""
+    return stats.mcnemar_comparison(label, treatment, control, hypothesis=hypothesis, expected_effect=expected_effect,
+                                    alpha=settings.alpha, min_power=settings.min_power)
+
+
+def independent(settings: Settings, label: str, treatment: Sequence[float] | np.ndarray,
+                control: Sequence[float] | np.ndarray, *, hypothesis: str) -> Comparison:
+    """Two unpaired samples (e.g. the depths of two sets of heads), Mann-Whitney U.
+
+    ``min_power`` stays at the stats default (0.8) rather than the session's, as CE-7 and CE-9
+    have always recorded it: it only sets the detectable effect these tests report."""
+    return stats.independent_comparison(label, treatment, control, hypothesis=hypothesis, alpha=settings.alpha,
+                                        n_resamples=settings.bootstrap, seed=settings.seed)
+
+
+def correct(settings: Settings, comparisons: Sequence[Comparison]) -> list[Comparison]:
+    """The comparisons corrected together by ``settings.correction``, their verdicts re-derived."""
+    return stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A claim's comparisons after correction, and the verdict of those that decide it."""
+
+    comparisons: list[Comparison]
+    deciding: list[Comparison]
+    verdict: Verdict
+    reason: str
+
+
+def decide_family(settings: Settings, comparisons: Sequence[Comparison], *, decided: Sequence[bool] | None = None,
+                  missing: Sequence[str] = (), corrected: bool = True) -> Family:
+    """Correct the comparisons together (``settings.correction``) and take the family's verdict.
+
+    ``decided``: which comparisons decide (default all); the others are reported beside them.
+    ``missing``: parts of the claim that could not be measured (with why); the claim is then at
+    best INCONCLUSIVE, and a CONTRADICTED part still contradicts it. ``corrected=False`` keeps a
+    lone comparison as judged alone (its reason then quotes ``p``, not ``p_holm``)."""
+    if corrected and comparisons:
+        family = correct(settings, comparisons)
+    else:
+        family = list(comparisons)
+    deciding = [c for c, d in zip(family, [True] * len(family) if decided is None else decided) if d]
+    if deciding:
+        verdict, reason = stats.family_verdict(deciding)
+    else:
+        verdict, reason = Verdict.INCONCLUSIVE, "nothing could be measured"
+    if missing:
+        note = "; ".join(missing)
+        if verdict is Verdict.SUPPORTED:
+            verdict, reason = Verdict.INCONCLUSIVE, f"{reason}, but not measured: {note}"
+        else:
+            reason = f"{reason}; not measured: {note}"
+    return Family(family, deciding, verdict, reason)
+
+
+def hypotheses(comparisons: Sequence[Comparison]) -> str:
+    """The distinct hypotheses tested, sorted: "equivalent, less"."""
+    return ", ".join(sorted({c.details.get("hypothesis", "") for c in comparisons} - {""}))
+
+
+def kinds_and_hypotheses(comparisons: Sequence[Comparison]) -> str:
+    """The distinct kinds of test and hypotheses: "paired, proportion: greater, less" ("none" if empty)."""
+    if not comparisons:
+        return "none"
+    kinds = ", ".join(sorted({c.details.get("kind", "") for c in comparisons} - {""}))
+    return f"{kinds}: {hypotheses(comparisons)}"
+
+
+def conclude(claim: Claim, study: Study, settings: Settings, comparisons: Sequence[Comparison], *, metric: str,
+             decision: str | None = None, decided: Sequence[bool] | None = None, missing: Sequence[str] = (),
+             corrected: bool = True, **fields: Any) -> ClaimResult:
+    """The claim's result: its family decided by :func:`decide_family`, described by ``decision``
+    (default: :func:`kinds_and_hypotheses` of the deciding comparisons); ``fields`` go to the
+    result as they are (figures, per_query)."""
+    family = decide_family(settings, comparisons, decided=decided, missing=missing, corrected=corrected)
+    return claim.result(
+        study,
+        settings,
+        metric=metric,
+        decision=kinds_and_hypotheses(family.deciding) if decision is None else decision,
+        verdict=family.verdict,
+        reason=family.reason,
+        comparisons=family.comparisons,
+        **fields,
+    )

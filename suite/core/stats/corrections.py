@@ -1,0 +1,79 @@
+"""Multiple-comparison corrections, and the correction of a claim's family of comparisons.
+
+A claim of several comparisons is significant only after correction within the claim, so
+correcting the family also re-derives each comparison's verdict at the corrected level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from suite.core.results import Comparison
+from suite.core.stats.choices import CORRECTIONS, check_choice
+from suite.core.stats.verdicts import judge
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error control), in the input order."""
+    p = _pvalues(pvalues)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adjusted = np.maximum.accumulate(p[order] * (m - np.arange(m)))
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def benjamini_hochberg(pvalues: Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg step-up adjusted p-values (false-discovery rate), in the input order."""
+    p = _pvalues(pvalues)
+    m = p.size
+    order = np.argsort(p, kind="stable")[::-1]
+    adjusted = np.minimum.accumulate(p[order] * m / (m - np.arange(m)))
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def correct(pvalues: Sequence[float], method: str) -> np.ndarray:
+    """Adjusted p-values by ``method``: "holm", "bh", "bonferroni" or "none"."""
+    check_choice(method, CORRECTIONS, "correction")
+    if method == "holm":
+        return holm(pvalues)
+    if method == "bh":
+        return benjamini_hochberg(pvalues)
+    p = _pvalues(pvalues)
+    return np.minimum(p * p.size, 1.0) if method == "bonferroni" else p
+
+
+def correct_family(
+    comparisons: Sequence[Comparison], method: str = "holm", alpha: float = 0.05
+) -> list[Comparison]:
+    """Correct a claim's comparisons together and re-derive their verdicts.
+
+    The main p-values (TOST p for equivalence) and the two-sided difference p-values are
+    corrected as two families of the same size; power is recomputed at alpha/m. Returns new
+    comparisons; applying it twice gives the same result."""
+    check_choice(method, CORRECTIONS, "correction")
+    if not comparisons:
+        return []
+    corrected = correct([c.p_value for c in comparisons], method)
+    corrected_difference = correct([c.details["p_difference"] for c in comparisons], method)
+    level = alpha if method == "none" else alpha / len(comparisons)
+    return [
+        judge(replace(c, p_corrected=float(p)), method, alpha, c.details["min_power"], level, float(pd))
+        for c, p, pd in zip(comparisons, corrected, corrected_difference)
+    ]
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _pvalues(pvalues: Sequence[float]) -> np.ndarray:
+    p = np.asarray(pvalues, dtype=float).ravel()
+    if np.any(np.isnan(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("p-values must lie in [0, 1]")
+    return p

@@ -1,0 +1,228 @@
+"""Hypothesis tests on paired values and on counts, each returning a :class:`TestResult`.
+
+Degenerate data (constant or all-zero differences, no discordant pairs) get a defined
+answer here instead of scipy's NaN, so that the verdicts never have to handle one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+from suite.core.stats.choices import ALTERNATIVES, TESTS, check_choice
+
+# How each paired test is named in a TestResult and in the comparisons built on it.
+TEST_NAMES = {
+    "t": "paired t-test",
+    "wilcoxon": "Wilcoxon signed-rank test",
+    "randomization": "paired randomization test",
+}
+_TOST_NAMES = {"t": "paired t", "wilcoxon": "Wilcoxon signed-rank", "randomization": "paired randomization"}
+# Cells per block when a (resamples x n) matrix is built in pieces, to bound memory.
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The outcome of one hypothesis test, as reported."""
+
+    __test__ = False  # not a pytest test class despite its name
+
+    name: str
+    statistic: float
+    p_value: float
+    alternative: str
+
+
+# --------------------------------------------------------------------------- paired tests
+
+
+def paired_t(x: Sequence[float], y: Sequence[float], alternative: str = "two-sided") -> TestResult:
+    """Paired t-test on x - y. Constant differences give t = 0 and p = 1 when all are 0, and
+    t = +-inf (p = 0 in their direction, 1 against it) otherwise, instead of scipy's NaN."""
+    d, tolerance = paired_differences(x, y)
+    if d.size < 2:
+        raise ValueError("the paired t-test needs at least 2 pairs")
+    t, p = t_test_differences(d, alternative, tolerance)
+    return TestResult(TEST_NAMES["t"], float(t), float(p), alternative)
+
+
+def wilcoxon(x: Sequence[float], y: Sequence[float], alternative: str = "two-sided") -> TestResult:
+    """Wilcoxon signed-rank test on x - y; zero differences are dropped (Wilcox's method),
+    and if all are zero there is no evidence either way: p = 1. Exact for small samples
+    without ties, else as scipy decides. The statistic is scipy's (W+ for one-sided tests,
+    min(W+, W-) for two-sided)."""
+    check_choice(alternative, ALTERNATIVES, "alternative")
+    d, _ = paired_differences(x, y)
+    if not np.any(d):
+        return TestResult(TEST_NAMES["wilcoxon"], 0.0, 1.0, alternative)
+    result = sps.wilcoxon(d, zero_method="wilcox", alternative=alternative)
+    return TestResult(TEST_NAMES["wilcoxon"], float(result.statistic), float(result.pvalue), alternative)
+
+
+def randomization(
+    x: Sequence[float],
+    y: Sequence[float],
+    alternative: str = "two-sided",
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> TestResult:
+    """Paired randomization (sign-flip) test of mean(x - y): under the null each difference
+    is as likely negated. All 2**n sign vectors are enumerated when that is at most
+    ``n_resamples`` (an exact p); otherwise ``n_resamples`` random ones are drawn and
+    p = (1 + hits) / (1 + n_resamples), which keeps the test valid."""
+    check_choice(alternative, ALTERNATIVES, "alternative")
+    d, _ = paired_differences(x, y)
+    n = d.size
+    exact = n < 63 and 2**n <= n_resamples
+    rng = np.random.default_rng(seed)
+    observed = d.mean()
+    # Flipped means are summed in another order than the observed one: compare with a
+    # tolerance so that a flip equal to the observed mean counts as a hit.
+    tolerance = 1e-12 * np.abs(d).sum() / max(n, 1)
+    total = 2**n if exact else n_resamples
+    hits = 0
+    for start, rows in row_blocks(total, n):
+        if exact:
+            codes = np.arange(start, start + rows)[:, None]
+            signs = ((codes >> np.arange(n)) & 1) * 2.0 - 1.0
+        else:
+            signs = rng.choice(np.array([-1.0, 1.0]), size=(rows, n))
+        flipped = signs @ d / n
+        if alternative == "greater":
+            hits += int(np.count_nonzero(flipped >= observed - tolerance))
+        elif alternative == "less":
+            hits += int(np.count_nonzero(flipped <= observed + tolerance))
+        else:
+            hits += int(np.count_nonzero(np.abs(flipped) >= abs(observed) - tolerance))
+    p = hits / total if exact else (hits + 1) / (total + 1)
+    return TestResult(TEST_NAMES["randomization"], float(observed), float(min(p, 1.0)), alternative)
+
+
+def paired_test(
+    test: str,
+    x: Sequence[float],
+    y: Sequence[float],
+    alternative: str = "two-sided",
+    *,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> TestResult:
+    """Run the paired test named ``test`` ("t", "wilcoxon" or "randomization")."""
+    check_choice(test, TESTS, "test")
+    if test == "t":
+        return paired_t(x, y, alternative)
+    if test == "wilcoxon":
+        return wilcoxon(x, y, alternative)
+    return randomization(x, y, alternative, n_resamples=n_resamples, seed=seed)
+
+
+def tost_paired(
+    x: Sequence[float],
+    y: Sequence[float],
+    margin: float,
+    test: str = "t",
+    *,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> TestResult:
+    """Two one-sided tests for equivalence: mean(x - y) within (-margin, +margin).
+
+    The differences are shifted by the margin and tested against 0 on each side; the TOST
+    p-value is the larger of the two, and the statistic is that of the binding side."""
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin}")
+    d, _ = paired_differences(x, y)
+    zeros = np.zeros_like(d)
+    above_lower = paired_test(test, d + margin, zeros, "greater", n_resamples=n_resamples, seed=seed)
+    below_upper = paired_test(test, d - margin, zeros, "less", n_resamples=n_resamples, seed=seed)
+    binding = max(above_lower, below_upper, key=lambda r: r.p_value)
+    name = f"TOST {_TOST_NAMES[test]}, margin ±{margin:.3g}"
+    return TestResult(name, binding.statistic, binding.p_value, "equivalent")
+
+
+# --------------------------------------------------------------------------- proportions
+
+
+def binomial_test(k: int, n: int, p0: float, alternative: str = "two-sided") -> TestResult:
+    """Exact binomial test of k successes in n against proportion p0; the statistic is k/n."""
+    check_choice(alternative, ALTERNATIVES, "alternative")
+    result = sps.binomtest(k, n, p0, alternative=alternative)
+    return TestResult("exact binomial test", k / n, float(result.pvalue), alternative)
+
+
+def tost_binomial(k: int, n: int, p0: float, margin: float) -> TestResult:
+    """Exact binomial TOST: k/n within (p0 - margin, p0 + margin); p is the larger one-sided p."""
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin}")
+    p = float(tost_binomial_p(np.array([k]), n, p0, margin)[0])
+    return TestResult(f"TOST exact binomial, margin ±{margin:.3g}", k / n, p, "equivalent")
+
+
+def mcnemar(b: int, c: int, alternative: str = "two-sided") -> TestResult:
+    """Exact McNemar test on the discordant pairs (b: only the first condition succeeds,
+    c: only the second): binomial test of b of b + c at 1/2. No discordant pair: p = 1."""
+    check_choice(alternative, ALTERNATIVES, "alternative")
+    if b + c == 0:
+        return TestResult("exact McNemar test", 0.0, 1.0, alternative)
+    p = sps.binomtest(b, b + c, 0.5, alternative=alternative).pvalue
+    return TestResult("exact McNemar test", float(b), float(p), alternative)
+
+
+# --------------------------------------------------------------------------- shared with the other modules
+
+
+def paired_differences(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, float]:
+    """x - y, and the spread below which differences are equal up to the rounding of x and y."""
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"paired samples differ in length: {x.size} and {y.size}")
+    if x.size == 0:
+        raise ValueError("no pairs")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("paired samples must be finite")
+    # A difference within a few ulps of its operands is rounding, not signal: count it as a tie.
+    ulps = 4 * np.finfo(float).eps * np.maximum(np.abs(x), np.abs(y))
+    d = x - y
+    d[np.abs(d) <= ulps] = 0.0
+    return d, float(ulps.max())
+
+
+def t_test_differences(d: np.ndarray, alternative: str, tolerance: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """t statistics and p-values over the last axis of d (vectorised for simulations).
+
+    Differences constant within ``tolerance`` carry no spread: t is 0 (p = 1) when they are
+    all 0 and +-inf otherwise. Lower tails are upper tails of -t so swapping x and y mirrors
+    p exactly."""
+    check_choice(alternative, ALTERNATIVES, "alternative")
+    n = d.shape[-1]
+    mean = d.mean(axis=-1)
+    constant = np.ptp(d, axis=-1) <= tolerance
+    sd = np.where(constant, 1.0, d.std(axis=-1, ddof=1))
+    t = np.where(constant, np.where(mean == 0, 0.0, np.copysign(np.inf, mean)), mean / sd * math.sqrt(n))
+    if alternative == "greater":
+        p = sps.t.sf(t, n - 1)
+    elif alternative == "less":
+        p = sps.t.sf(-t, n - 1)
+    else:
+        p = np.minimum(2 * sps.t.sf(np.abs(t), n - 1), 1.0)
+    p = np.where(constant & (mean == 0), 1.0, p)
+    return t, p
+
+
+def row_blocks(total: int, width: int) -> Iterator[tuple[int, int]]:
+    """(start, rows) pieces of a total x width matrix, each at most _BLOCK cells."""
+    step = max(1, _BLOCK // max(width, 1))
+    for start in range(0, total, step):
+        yield start, min(step, total - start)
+
+
+def tost_binomial_p(counts: np.ndarray, n: int, p0: float, margin: float) -> np.ndarray:
+    """Exact binomial TOST p-values for each count: max of P(X >= k | p0 - margin) and
+    P(X <= k | p0 + margin), with the null proportions clipped to [0, 1]."""
+    lower, upper = max(p0 - margin, 0.0), min(p0 + margin, 1.0)
+    return np.maximum(sps.binom.sf(counts - 1, n, lower), sps.binom.cdf(counts, n, upper))

@@ -1,0 +1,186 @@
+"""The plugin's fixtures: ``--claims-model`` / ``--claims-collection`` turned into studies, and the planted setups.
+
+Models and collections are loaded once per session however many targets share them; an embedded
+model is built here, on first use, with a progress bar.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from suite.core.catalog import BuiltModel
+from suite.core.collections import Collection, build_reranking_set
+from suite.core.models import ModelError
+from suite.cross_encoder.method_checks import PlantedSetup, planted_setup
+from suite.cross_encoder.model import CrossEncoder
+from suite.cross_encoder.study import CrossEncoderStudy
+from suite.generative.method_checks import (
+    PlantedGenerativeSetup,
+    planted_generative_setup,
+)
+from suite.generative.model import GenerativeRetriever, NoDocidTokens
+from suite.generative.study import GenerativeStudy
+from suite.pytest_plugin.session import CLAIMS_KEY, ClaimCheck, ClaimsSession
+
+
+@pytest.fixture(scope="session")
+def claims_session(pytestconfig: pytest.Config) -> ClaimsSession:
+    """This session's claims state: options, catalog, the run being written."""
+    return pytestconfig.stash[CLAIMS_KEY]
+
+
+@pytest.fixture
+def claims(claims_session: ClaimsSession, request: pytest.FixtureRequest) -> ClaimCheck:
+    """What a claim test evaluates, records and asserts through; its verdict lands on this test's report."""
+    return ClaimCheck(claims_session, request.node)
+
+
+def _collection(session: ClaimsSession, spec: str) -> Collection:
+    return session.remember(("collection", spec), lambda: session.catalog.resolve_collection(spec))
+
+
+def _built(session: ClaimsSession, spec: str) -> BuiltModel | None:
+    """An embedded model's build (made on first use), or None for a user's directory or hub id."""
+    return session.remember(("built", spec), lambda: session.catalog.build(spec, session.options.cache_dir))
+
+
+@pytest.fixture(scope="session")
+def cross_encoder_study(cross_encoder_target: tuple[str, str], claims_session: ClaimsSession) -> CrossEncoderStudy:
+    """The cross-encoder of this target on its collection's re-ranking set."""
+    model_spec, collection_spec = cross_encoder_target
+    options = claims_session.options
+
+    def load() -> CrossEncoder:
+        built = _built(claims_session, model_spec)
+        if built is not None:
+            return CrossEncoder.load(built.path, name=model_spec)
+        return CrossEncoder.load(model_spec, trust_remote_code=options.trust_remote_code)
+
+    model = claims_session.remember(("model", model_spec), load)
+    model.max_length = min(model.max_length, options.max_length)
+    collection = _collection(claims_session, collection_spec)
+    rerank = build_reranking_set(
+        collection,
+        relevant_grade=options.relevant_grade,
+        depth=options.depth,
+        easy_negatives=options.easy_negatives,
+        seed=options.settings.seed,
+        max_queries=options.max_queries,
+    )
+    study = CrossEncoderStudy(
+        model,
+        collection,
+        rerank,
+        cache_dir=options.cache_dir,
+        batch_size=options.batch_size,
+        backend=options.backend,
+        pairs_per_group=options.pairs_per_group,
+        seed=options.settings.seed,
+        ablation_mode=options.ablation_mode,
+        convention=options.convention,
+    )
+    claims_session.add_target(model.describe(), study.describe())
+    return study
+
+
+def _load_generative(spec: str, name: str, trust: bool) -> GenerativeRetriever:
+    """A generative retriever; a companion without docid tokens (a pre-trained T5) is loaded as-is."""
+    try:
+        return GenerativeRetriever.load(spec, name=name, trust_remote_code=trust)
+    except NoDocidTokens:
+        pass
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(spec, attn_implementation="eager", dtype=torch.float32,
+                                                  trust_remote_code=trust)
+    tokenizer = AutoTokenizer.from_pretrained(spec, trust_remote_code=trust)
+    start = model.config.decoder_start_token_id if model.config.decoder_start_token_id is not None else 0
+    return GenerativeRetriever(model, tokenizer, name=name, docid_tokens={int(start): "(none)"},
+                               docid_rule="companion without document ids", source=str(spec))
+
+
+def _held_out_docids(given: tuple[str, ...] | None, held_out: Path | str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """--claims-held-out-docids, else the held-out model's build.json, else what its build recorded."""
+    if given:
+        return given
+    if held_out is not None and (Path(held_out) / "build.json").is_file():
+        build = json.loads((Path(held_out) / "build.json").read_text())
+        for key in ("held_out_docids", "removed_docids"):
+            if build.get(key):
+                return tuple(str(d) for d in build[key])
+    return tuple(default)
+
+
+@pytest.fixture(scope="session")
+def generative_study(generative_target: tuple[str, str | None], claims_session: ClaimsSession) -> GenerativeStudy:
+    """The generative (DSI) model of this target on its collection, with its companion models."""
+    model_spec, collection_spec = generative_target
+    options = claims_session.options
+    trust = options.trust_remote_code
+    built = _built(claims_session, model_spec)
+    if built is not None:
+        paths = {"dsi": built.path, **built.companions}
+        own_collection, default_removed = built.collection, built.held_out_docids
+    else:
+        paths = {"dsi": model_spec}
+        own_collection, default_removed = None, ()
+    for companion, given in (("pretrained", options.pretrained), ("held_out", options.held_out)):
+        if given:
+            paths[companion] = given
+    collection_spec = collection_spec or own_collection
+    if collection_spec is None:
+        raise pytest.UsageError(f"{model_spec}: give --claims-collection (the collection its document ids index)")
+    model = claims_session.remember(("model", model_spec), lambda: _load_generative(str(paths["dsi"]), model_spec, trust))
+    companions, missing = {}, {}
+    for companion in ("pretrained", "held_out"):
+        if companion not in paths:
+            continue
+        path = str(paths[companion])
+        try:
+            companions[companion] = claims_session.remember(
+                ("model", path), lambda c=companion, p=path: _load_generative(p, f"{c}:{p}", trust)
+            )
+        except (ModelError, OSError, ValueError) as error:
+            missing[companion] = f"{path} could not be loaded ({error})"
+    collection = _collection(claims_session, collection_spec)
+    study = GenerativeStudy(
+        model,
+        collection,
+        pretrained=companions.get("pretrained"),
+        held_out=companions.get("held_out"),
+        held_out_docids=_held_out_docids(options.held_out_docids, paths.get("held_out"), default_removed),
+        missing=missing,
+        cache_dir=options.cache_dir,
+        relevant_grade=options.relevant_grade,
+        rank_over=options.rank_over,
+        mean_split=options.mean_split,
+        analysis_queries=options.analysis_queries,
+        max_queries=options.max_queries,
+        batch_size=options.batch_size,
+        seed=options.settings.seed,
+    )
+    with claims_session.visible():
+        described = study.describe()
+    claims_session.add_target({**model.describe(), "layers": model.n_layers, "heads": model.n_heads}, described)
+    return study
+
+
+@pytest.fixture(scope="session")
+def planted_cross_encoder(claims_session: ClaimsSession) -> PlantedSetup:
+    """The planted cross-encoder on its collection, built once per session (about a second) under the cache dir."""
+    seed = claims_session.settings.seed
+    directory = claims_session.options.cache_dir / "planted" / f"seed-{seed}"
+    return claims_session.remember(("planted", seed),
+                                   lambda: planted_setup(directory, claims_session.settings, seed=seed))
+
+
+@pytest.fixture(scope="session")
+def planted_generative(claims_session: ClaimsSession) -> PlantedGenerativeSetup:
+    """The planted T5 (stage II holds the answer), built once per session (about a second) under the cache dir."""
+    seed = claims_session.settings.seed
+    directory = claims_session.options.cache_dir / "planted-generative" / f"seed-{seed}"
+    return claims_session.remember(("planted-generative", seed), lambda: planted_generative_setup(directory, seed=seed))

@@ -1,0 +1,234 @@
+"""The ``--claims-*`` options: declared once, each with an ini setting, parsed once into :class:`ClaimsOptions`.
+
+The command line wins over the ini file. Paths given on the command line are relative to the
+working directory (as a shell user means them), paths in an ini file to that file's directory.
+A bad value is a one-line usage error at configure time, before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from suite.core.claims import Settings
+from suite.core.stats import CORRECTIONS, TESTS
+from suite.cross_encoder.interventions import Convention, Mode
+
+# A cross-encoder runs the CE claims on the default collections; a generative (DSI) model runs
+# the GR claims on the collection it was trained on unless --claims-collection names others.
+DEFAULT_MODELS = ["embedded:minilm-synthetic", "embedded:dsi-synthetic"]
+DEFAULT_COLLECTIONS = ["embedded:synthetic"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``--claims-*`` option and its ini twin (``--claims-alpha`` <-> ``claims_alpha``)."""
+
+    name: str  # without the prefix: "alpha"
+    parse: Callable[[str], Any] | None  # None: a flag
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--claims-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "claims_" + self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("output_dir", str, ".claims", "where runs (runs/*.json) and report.html go"),
+    Option("cache_dir", str, None, "built models and cached scores (default ~/.cache/ranker-claims)"),
+    Option("report", str, None, "HTML report path (default <output-dir>/report.html)"),
+    Option("compare", str, None, "a saved run JSON (or 'latest') to compare verdicts and effects with"),
+    Option("alpha", float, 0.05, "significance level of every claim family"),
+    Option("correction", str, "holm", "multiple-comparison correction", CORRECTIONS),
+    Option("test", str, "t", "paired test on per-query values", TESTS),
+    Option("min_power", float, 0.8, "power below which a non-significant result is INCONCLUSIVE"),
+    Option("bootstrap", int, 2000, "bootstrap resamples for confidence intervals"),
+    Option("seed", int, 0, "seed of easy negatives, random orderings and resampling"),
+    Option("ablation_mode", str, "pre-softmax", "pre-softmax (masked, renormalised) or post-softmax (zeroed)",
+           tuple(m.value for m in Mode)),
+    Option("convention", str, "flow", "how 'X->Y' reads: flow (X informs Y) or attend (X attends to Y)",
+           tuple(c.value for c in Convention)),
+    Option("relevant_grade", int, 2, "lowest judged grade that counts as relevant"),
+    Option("depth", int, 30, "first-stage candidates re-ranked per query"),
+    Option("max_queries", int, None, "use at most this many queries (sorted by id)"),
+    Option("easy_negatives", int, 1, "random passages of other queries added per query"),
+    Option("pairs_per_group", int, 4, "relevant / hard / easy pairs per query whose attention is analysed"),
+    Option("batch_size", int, 32, "pairs per forward pass"),
+    Option("max_length", int, 512, "token budget of a pair; the document is cut, never the query"),
+    Option("backend", str, "sdpa", "attention kernel outside recorded layers", ("sdpa", "eager")),
+    Option("fail_on_change", None, False, "fail the session when a verdict changed against --claims-compare"),
+    Option("trust_remote_code", None, False, "allow models with custom code (off by default)"),
+    Option("pretrained", str, None,
+           "GR: the pre-trained T5 a user's DSI checkpoint started from (T5 patching, encoder swap)"),
+    Option("held_out", str, None, "GR: a DSI model trained without some documents (encoder swap, GR-6)"),
+    Option("held_out_docids", str, None,
+           "GR: comma-separated docids the held-out model lacks (default: its build.json)"),
+    Option("rank_over", str, "docids",
+           "GR: rank documents among the docid tokens (docids) or the whole vocabulary (vocab)", ("docids", "vocab")),
+    Option("mean_split", float, 0.3, "GR: share of queries held apart (seeded) to compute mean patches from"),
+    Option("analysis_queries", int, 200,
+           "GR: at most this many correct queries for the per-head analyses (GR-9..GR-11)"),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Every option in the ``claims`` group of ``pytest --help``, each with its ini setting."""
+    group = parser.getgroup("claims", "re-check interpretability claims on neural rankers")
+    group.addoption("--claims-model", action="append", default=None, metavar="SPEC",
+                    help="model to check (repeatable): embedded:NAME, a local directory or a Hugging Face id")
+    group.addoption("--claims-collection", action="append", default=None, metavar="SPEC",
+                    help="collection (repeatable): embedded:NAME, a local directory or an ir_datasets id")
+    parser.addini("claims_models", "default models, one per line", type="linelist", default=DEFAULT_MODELS)
+    parser.addini("claims_collections", "default collections, one per line", type="linelist",
+                  default=DEFAULT_COLLECTIONS)
+    for option in OPTIONS:
+        text = option.help + (f": {', '.join(option.choices)}" if option.choices else "")
+        if option.parse is None:
+            group.addoption(option.flag, action="store_true", dest=option.ini, default=None, help=text)
+            parser.addini(option.ini, text, type="bool", default=option.default)
+        else:
+            group.addoption(option.flag, dest=option.ini, default=None, metavar=option.name.upper(),
+                            help=f"{text} (default: {option.default})")
+            parser.addini(option.ini, text, type="string", default="" if option.default is None else str(option.default))
+
+
+@dataclass(frozen=True)
+class ClaimsOptions:
+    """Every claims setting of one session, read and checked once at configure time."""
+
+    models: tuple[str, ...]
+    collections: tuple[str, ...]
+    collections_given: bool  # a generative model runs on its own collection unless collections were named
+    output_dir: Path
+    cache_dir: Path
+    report: Path
+    compare: str | None
+    settings: Settings
+    ablation_mode: Mode
+    convention: Convention
+    relevant_grade: int
+    depth: int
+    max_queries: int | None
+    easy_negatives: int
+    pairs_per_group: int
+    batch_size: int
+    max_length: int
+    backend: str
+    fail_on_change: bool
+    trust_remote_code: bool
+    pretrained: str | None
+    held_out: str | None
+    held_out_docids: tuple[str, ...] | None
+    rank_over: str
+    mean_split: float
+    analysis_queries: int
+    values: dict[str, Any]  # each option's parsed value by name, as recorded in the run
+
+    def recorded(self) -> dict[str, Any]:
+        """The run's ``options``: the statistical settings, how directions are ablated and read, the
+        models and collections, and every other option that can change a number (paths are not results)."""
+        return {
+            **self.settings.to_dict(),
+            "ablation_mode": self.ablation_mode.value,
+            "direction_convention": self.convention.describe(),
+            "models": list(self.models),
+            "collections": list(self.collections),
+            **{name: value for name, value in self.values.items() if name not in _NOT_RECORDED},
+        }
+
+
+# Paths are not results; the statistical settings and direction options are recorded above.
+_NOT_RECORDED = {
+    "output_dir", "cache_dir", "report", "alpha", "correction", "test", "min_power", "bootstrap", "seed",
+    "ablation_mode", "convention",
+}
+
+
+def parse_options(config: pytest.Config) -> ClaimsOptions:
+    """Read every ``--claims-*`` option (command line over ini) into one frozen object."""
+    values = {option.name: _value(config, option) for option in OPTIONS}
+    given = config.getoption("claims_model")
+    collections_given = config.getoption("claims_collection")
+    cache_dir = _path(config, OPTIONS_BY_NAME["cache_dir"], values["cache_dir"]) or Path(
+        os.environ.get("CLAIMS_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "ranker-claims"
+    ).expanduser()
+    output_dir = _path(config, OPTIONS_BY_NAME["output_dir"], values["output_dir"])
+    report = _path(config, OPTIONS_BY_NAME["report"], values["report"]) or output_dir / "report.html"
+    held_out_docids = values["held_out_docids"]
+    return ClaimsOptions(
+        models=tuple(given or config.getini("claims_models")),
+        collections=tuple(collections_given or config.getini("claims_collections")),
+        collections_given=bool(collections_given),
+        output_dir=output_dir,
+        cache_dir=cache_dir,
+        report=report,
+        compare=values["compare"],
+        settings=Settings(
+            alpha=values["alpha"],
+            correction=values["correction"],
+            test=values["test"],
+            min_power=values["min_power"],
+            bootstrap=values["bootstrap"],
+            seed=values["seed"],
+        ),
+        ablation_mode=Mode(values["ablation_mode"]),
+        convention=Convention(values["convention"]),
+        relevant_grade=values["relevant_grade"],
+        depth=values["depth"],
+        max_queries=values["max_queries"],
+        easy_negatives=values["easy_negatives"],
+        pairs_per_group=values["pairs_per_group"],
+        batch_size=values["batch_size"],
+        max_length=values["max_length"],
+        backend=values["backend"],
+        fail_on_change=values["fail_on_change"],
+        trust_remote_code=values["trust_remote_code"],
+        pretrained=values["pretrained"],
+        held_out=values["held_out"],
+        held_out_docids=(tuple(d.strip() for d in held_out_docids.split(",") if d.strip())
+                         if held_out_docids else None),
+        rank_over=values["rank_over"],
+        mean_split=values["mean_split"],
+        analysis_queries=values["analysis_queries"],
+        values=values,
+    )
+
+
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def _value(config: pytest.Config, option: Option) -> Any:
+    value = config.getoption(option.ini)
+    if value is None:
+        value = config.getini(option.ini)
+    if option.parse is None:
+        return bool(value)
+    if value in ("", None):
+        return None
+    try:
+        parsed = option.parse(value)
+    except ValueError:
+        raise pytest.UsageError(f"{option.flag}: expected {option.parse.__name__}, got {value!r}") from None
+    if option.choices and parsed not in option.choices:
+        raise pytest.UsageError(f"{option.flag}: {parsed!r} is not one of {', '.join(option.choices)}")
+    return parsed
+
+
+def _path(config: pytest.Config, option: Option, value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    on_command_line = config.getoption(option.ini) is not None
+    base = config.invocation_params.dir if on_command_line else config.rootpath
+    return path if path.is_absolute() else base / path
