@@ -33,7 +33,7 @@ from reports.formatting import (
     sort_key,
     timestamp,
 )
-from suite.core.runs import write_text_atomic
+from suite.core.caching import write_text_atomic
 
 ABLATION_MODES = {
     "pre-softmax": "attention scores are masked before the softmax, so the remaining weights renormalise",
@@ -108,11 +108,39 @@ def _header(run: dict[str, Any]) -> str:
     )
 
 
+def _excluded_candidates(per_query: Any) -> str:
+    """First-stage entries left out of a collection's pools ({qid: {problem: count}}): totals, then per query.
+
+    Shown beside the excluded queries: a pool that lost entries (no text, unknown or repeated
+    ids, non-finite scores) changes what a claim measures, so it must not go unseen.
+    """
+    well_formed = isinstance(per_query, dict) and all(
+        isinstance(counts, dict) and all(type(n) is int for n in counts.values()) for counts in per_query.values())
+    if not well_formed:
+        return render_data(per_query)
+    totals: dict[str, int] = {}
+    for counts in per_query.values():
+        for problem, n in counts.items():
+            totals[problem] = totals.get(problem, 0) + n
+
+    def listed(counts: dict[str, int]) -> str:
+        return ", ".join(f"{esc(problem)}: {n}" for problem, n in counts.items())
+
+    total = sum(totals.values())
+    items = "".join(f"<li><code>{esc(q)}</code>: {listed(counts)}</li>" for q, counts in per_query.items())
+    return (
+        f"<details><summary>{total} first-stage candidate{'s' if total != 1 else ''} left out in {len(per_query)} "
+        f"quer{'y' if len(per_query) == 1 else 'ies'} ({listed(totals)})</summary>"
+        f'<ul class="excluded">{items}</ul></details>'
+    )
+
+
 def _setup(run: dict[str, Any]) -> str:
     """What was run: models (with weight hashes), collections (with excluded queries), options and versions."""
     targets = run.get("targets", [])
     models = _unique(targets, "model")
     collections = _unique(targets, "collection")
+    any_candidates = any(collection.get("excluded_candidates") for collection in collections)
     model_rows = []
     for model in models:
         sha = str(model.get("weights_sha256") or "")
@@ -127,6 +155,7 @@ def _setup(run: dict[str, Any]) -> str:
     collection_rows = []
     for collection in collections:
         excluded = collection.get("excluded") or {}
+        candidates = collection.get("excluded_candidates")
         if isinstance(excluded, dict) and excluded:
             items = "".join(f"<li><code>{esc(q)}</code>: {esc(r)}</li>" for q, r in excluded.items())
             excluded_html = (
@@ -135,8 +164,11 @@ def _setup(run: dict[str, Any]) -> str:
         elif excluded:
             excluded_html = render_data(excluded)
         else:
-            excluded_html = "0"
-        other = {k: v for k, v in collection.items() if k not in ("id", "queries", "candidates", "excluded")}
+            excluded_html = '<span class="muted">no query excluded</span>' if candidates else "0"
+        if candidates:
+            excluded_html += _excluded_candidates(candidates)
+        other = {k: v for k, v in collection.items()
+                 if k not in ("id", "queries", "candidates", "excluded", "excluded_candidates")}
         collection_rows.append(
             f'<tr><td><code>{esc(collection.get("id", "?"))}</code></td>'
             f'<td class="num">{num(collection.get("queries"))}</td>'
@@ -176,7 +208,8 @@ def _setup(run: dict[str, Any]) -> str:
         '<th class="num">Layers</th><th class="num">Heads</th><th>Other</th></tr></thead>'
         f'<tbody>{"".join(model_rows) or "<tr><td colspan=6 class=muted>no targets recorded</td></tr>"}</tbody></table></div>'
         '<h3>Collections</h3><div class="scroll"><table><thead><tr><th>Collection</th><th class="num">Queries</th>'
-        '<th class="num">Candidates</th><th>Excluded queries</th><th>Other</th></tr></thead>'
+        '<th class="num">Candidates</th>'
+        f'<th>Excluded queries{" and candidates" if any_candidates else ""}</th><th>Other</th></tr></thead>'
         f'<tbody>{"".join(collection_rows) or "<tr><td colspan=5 class=muted>no targets recorded</td></tr>"}</tbody></table></div>'
         f'<h3>Options</h3><ul class="words">{"".join(words)}</ul>'
         '<div class="cols"><div><table class="kvtable"><tbody>'

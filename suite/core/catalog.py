@@ -1,20 +1,27 @@
-"""What ``--claims-model`` and ``--claims-collection`` name, and which claims a model is checked by.
+"""What ``--claims-model`` and ``--claims-collection`` name, which claims a model is checked by, and how
+its weights may be read.
 
 A spec is ``embedded:<name>`` (a model or collection some plugin registered through the
 ``pytest_claims_catalog`` hook, built on first use), a local directory, or a Hugging Face id /
 ``ir_datasets`` id. The library registers nothing itself: the repository's ``fixtures`` package
 registers the embedded default, and any other plugin may add its own models the same way.
+
+:meth:`Catalog.model_kind` checks a model spec as far as it can without loading weights, so a
+model that cannot serve is refused before any claim runs; both wings load weights under one
+policy, :func:`use_safetensors`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
-from suite.core.collections import Collection, CollectionError, load_collection
+from suite.core.collections import Collection, CollectionError, check_collection, load_collection
 from suite.core.models import ModelError
 
 EMBEDDED = "embedded:"
@@ -25,6 +32,20 @@ class ModelKind(str, Enum):
 
     CROSS_ENCODER = "cross-encoder"
     GENERATIVE = "generative"
+
+
+#: The model families each wing's adapter serves: cross-encoders whose every self-attention module runs
+#: through the interventions' attention function and has the ``query`` / ``key`` projections the analyses
+#: read (tests/faults/test_models.py checks each); encoder-decoders whose decoder blocks are T5's
+#: [self-attention, cross-attention, MLP]. Any other family would be measured wrongly (an ablation that
+#: never reaches the attention changes nothing) or fail half-way.
+MODEL_TYPES: dict[ModelKind, frozenset[str]] = {
+    ModelKind.CROSS_ENCODER: frozenset({"bert", "camembert", "data2vec-text", "electra", "ernie", "roberta",
+                                        "xlm-roberta"}),
+    ModelKind.GENERATIVE: frozenset({"t5", "mt5"}),
+}
+
+ALLOW_PICKLE = "--claims-allow-pickle"
 
 
 @dataclass(frozen=True)
@@ -73,7 +94,8 @@ class Catalog:
             return None
         name = spec.removeprefix(EMBEDDED)
         if name not in self.models:
-            raise ModelError(f"unknown embedded model {name!r}; known: {', '.join(sorted(self.models)) or 'none'}")
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ModelError(f"{spec}: unknown embedded model {name!r}; known: {known}")
         return self.models[name]
 
     def build(self, spec: str, cache_dir: Path) -> BuiltModel | None:
@@ -81,26 +103,29 @@ class Catalog:
         embedded = self.embedded_model(spec)
         return None if embedded is None else embedded.build(cache_dir)
 
-    def model_kind(self, spec: str, *, trust_remote_code: bool = False) -> ModelKind:
-        """Which claims check a model: embedded names from their registration, a local directory from
-        its config.json, a hub id from its fetched config (needs the network)."""
+    def model_kind(self, spec: str, *, trust_remote_code: bool = False, allow_pickle: bool = False) -> ModelKind:
+        """Which claims check a model, once everything that can be known without loading its weights says
+        it can serve: its config is readable, its family is one its wing supports, and its weights pass the
+        loading policy. Embedded models are known by their registration (the project builds them as
+        safetensors). A hub id is looked up once (the network, or the local cache offline)."""
         embedded = self.embedded_model(spec)
         if embedded is not None:
             return embedded.kind
-        path = Path(spec)
-        if path.is_dir():
-            config_file = path / "config.json"
-            if not config_file.is_file():
-                raise ModelError(f"{spec}: no config.json, so its kind (cross-encoder or generative) is unknown")
-            config = json.loads(config_file.read_text())
-        else:
-            try:
-                from transformers import AutoConfig
+        files = checkpoint_files(spec)
+        kind = kind_of_config(spec, _config(spec, trust_remote_code), trust_remote_code=trust_remote_code)
+        use_safetensors(spec, files, allow_pickle=allow_pickle)
+        return kind
 
-                config = AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code).to_dict()
-            except (OSError, ValueError) as error:
-                raise ModelError(f"cannot tell the kind of model {spec!r} (cross-encoder or generative): {error}") from None
-        return kind_of_config(spec, config)
+    def check_collection(self, spec: str) -> None:
+        """Raise CollectionError if a spec cannot name a collection (an unknown embedded name, a directory
+        without queries or qrels, an unknown ir_datasets id), without loading it."""
+        if spec.startswith(EMBEDDED):
+            name = spec.removeprefix(EMBEDDED)
+            if name not in self.collections:
+                known = ", ".join(sorted(self.collections)) or "none"
+                raise CollectionError(f"unknown embedded collection {name!r}; known: {known}")
+            return
+        check_collection(spec)
 
     def resolve_collection(self, spec: str) -> Collection:
         """Load the collection a spec names."""
@@ -113,18 +138,108 @@ class Catalog:
         return load_collection(spec)
 
 
+def _one_line(error: BaseException) -> str:
+    """An error's text on one line (the hub's messages span several)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _config(spec: str, trust_remote_code: bool) -> dict[str, Any]:
+    """A local directory's config.json, or a hub model's config as transformers resolves it."""
+    path = Path(spec)
+    if path.is_dir():
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise ModelError(f"{spec}: no config.json, so its kind (cross-encoder or generative) is unknown")
+        try:
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ModelError(f"{spec}: config.json is not readable JSON ({_one_line(error)})") from None
+        if not isinstance(config, dict):
+            raise ModelError(f"{spec}: config.json holds a JSON {type(config).__name__}, not an object")
+        return config
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code).to_dict()
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{spec}: cannot read its config ({_one_line(error)})") from None
+
+
 _ENCODER_TYPES = ("bert", "roberta", "electra", "xlm-roberta", "distilbert")
 
 
-def kind_of_config(spec: str, config: dict) -> ModelKind:
+def kind_of_config(spec: str, config: dict, *, trust_remote_code: bool = False) -> ModelKind:
     """Encoder-decoders (``*ForConditionalGeneration``) are generative retrievers; sequence classifiers
-    and plain BERT-family encoders are cross-encoders; anything else is refused with its architecture."""
+    and plain BERT-family encoders are cross-encoders; anything else is refused with its architecture,
+    and so is a family its wing does not serve (:data:`MODEL_TYPES`; a cross-encoder with custom code is
+    let through, and refused at load if its attention bypasses the interventions)."""
     architectures = " ".join(config.get("architectures") or [])
+    model_type = config.get("model_type")
     if config.get("is_encoder_decoder") or "ForConditionalGeneration" in architectures:
-        return ModelKind.GENERATIVE
-    if "ForSequenceClassification" in architectures or config.get("model_type") in _ENCODER_TYPES:
-        return ModelKind.CROSS_ENCODER
-    raise ModelError(
-        f"{spec}: architectures {architectures or 'none'} (model_type {config.get('model_type')!r}) is neither a "
-        "sequence-classification cross-encoder nor an encoder-decoder generative retriever"
-    )
+        kind = ModelKind.GENERATIVE
+    elif "ForSequenceClassification" in architectures or model_type in _ENCODER_TYPES:
+        kind = ModelKind.CROSS_ENCODER
+    else:
+        raise ModelError(
+            f"{spec}: architectures {architectures or 'none'} (model_type {model_type!r}) is neither a "
+            "sequence-classification cross-encoder nor an encoder-decoder generative retriever"
+        )
+    supported = MODEL_TYPES[kind]
+    if model_type not in supported and not (trust_remote_code and kind is ModelKind.CROSS_ENCODER):
+        raise ModelError(
+            f"{spec}: {architectures or 'a model'} (model_type {model_type!r}) is not a {kind.value} family the "
+            f"claims support; supported: {', '.join(sorted(supported))}"
+        )
+    return kind
+
+
+def checkpoint_files(spec: str) -> list[str]:
+    """The files of a local model directory or of a hub repository (looked up once per process)."""
+    path = Path(spec)
+    if path.is_dir():
+        return sorted(p.name for p in path.iterdir())
+    if path.exists():
+        raise ModelError(f"{spec}: a file, not a model directory")
+    if path.is_absolute() or spec.startswith((".", "~")):
+        raise ModelError(f"{spec}: no such model directory")
+    return list(_hub_files(spec))
+
+
+@functools.cache
+def _hub_files(repo_id: str) -> tuple[str, ...]:
+    """A hub repository's files, from ONE request: huggingface_hub retries an unreachable hub for about
+    25 s per file before giving up (not configurable), so a missing network would cost minutes. Offline
+    (no network, or ``HF_HUB_OFFLINE``), a model used before is listed from the local cache."""
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+
+    try:
+        info = HfApi().model_info(repo_id, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except ValueError as error:  # not even shaped like a repository id
+        raise ModelError(f"{repo_id}: neither a local directory nor a Hugging Face id ({_one_line(error)})") from None
+    except Exception as error:  # the hub client's network errors are its own classes, not OSError
+        cached = try_to_load_from_cache(repo_id, "config.json")
+        if isinstance(cached, str):
+            return tuple(sorted(p.name for p in Path(cached).parent.iterdir()))
+        raise ModelError(
+            f"{repo_id}: not a local directory, and looking it up on the Hugging Face Hub failed with nothing in "
+            f"the local cache ({type(error).__name__}: {_one_line(error)})"
+        ) from None
+    return tuple(sibling.rfilename for sibling in info.siblings or ())
+
+
+def use_safetensors(spec: str, files: Iterable[str], *, allow_pickle: bool = False) -> bool:
+    """The loading policy of both wings: safetensors when the checkpoint has them (returns True); a pickle
+    checkpoint (``pytorch_model.bin``) only when allowed (returns False: transformers reads it with its
+    weights-only loader), since unpickling a file can run code; anything else is refused, saying why."""
+    names = set(files)
+    if any(name.endswith(".safetensors") for name in names):
+        return True
+    pickled = sorted(n for n in names if n.startswith("pytorch_model") and n.endswith((".bin", ".bin.index.json")))
+    if not pickled:
+        raise ModelError(f"{spec}: no weights found (model.safetensors, or pytorch_model.bin with {ALLOW_PICKLE})")
+    if not allow_pickle:
+        raise ModelError(
+            f"{spec}: {pickled[0]} refused: pickle checkpoints can run code when loaded; pass {ALLOW_PICKLE} to "
+            "load it with transformers' weights-only loader"
+        )
+    return False

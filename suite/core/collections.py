@@ -16,12 +16,18 @@ Conventions every loader follows, so that collections are comparable:
   judged non-relevant one, so they are dropped rather than made hard negatives;
 * texts are whitespace-normalised (the same passage arrives with different spacing from
   different sources), and a BEIR title is prepended to its text when non-empty;
-* a run is ranked best first: by score, ties by the file's own rank.
+* a run is ranked best first: by score, ties by the file's own rank; a NaN score sorts last;
+* a run may hold entries no pool can use: ids without text, ids no document source
+  names, ids listed twice for a query and non-finite scores. Loading keeps them (only a
+  re-ranking set knows how deep it reads, or whether it reads the run at all), except an
+  id listed twice in a run file, an error at its place in the file; :func:`build_reranking_set`
+  leaves them out of the pools and counts them per query, or refuses them with ``strict``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -32,6 +38,7 @@ from enum import Enum
 from fnmatch import fnmatch
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from suite.core.bm25 import BM25
 
@@ -50,6 +57,7 @@ class Collection:
     qrels: dict[str, dict[str, int]]
     run: dict[str, list[tuple[str, float]]] | None = None
     description: str = ""
+    textless: set[str] = field(default_factory=set)  # ids a document source names without text
 
 
 class Group(str, Enum):
@@ -86,8 +94,15 @@ class RerankingSet:
     excluded: dict[str, str]  # qid -> why it was left out (e.g. no relevant document)
     relevant_grade: int
     seed: int
-    missing_text: int = 0  # first-stage candidates dropped because their text is unavailable
     first_stage: str = ""  # what ranked the candidates: the collection's run or BM25
+    # qid -> {problem: count} of first-stage entries left out of its pool (see CANDIDATE_PROBLEMS)
+    excluded_candidates: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def missing_text(self) -> int:
+        """First-stage candidates left out because their text is unavailable (textless or unknown ids)."""
+        return sum(counts.get(problem, 0) for counts in self.excluded_candidates.values()
+                   for problem in (NO_TEXT, UNKNOWN_ID))
 
 
 Run = dict[str, list[tuple[str, float]]]
@@ -101,9 +116,29 @@ RUN_FILES = ("*.run",)
 FIRST_STAGES = ("auto", "run", "bm25")
 CRANFIELD_GRADES = "Cleverdon codes 1-4 as grades 4-1"
 
+# Why a first-stage entry is left out of a pool, in the order they are reported.
+NO_TEXT = "without text"  # a document source names the id but gives it no text
+UNKNOWN_ID = "unknown id"  # no document source names the id
+DUPLICATE_ID = "duplicate id"  # a later entry of an id the query's run already listed
+NON_FINITE_SCORE = "non-finite score"  # NaN or infinite: its place in the ranking is unknown
+CANDIDATE_PROBLEMS = (NO_TEXT, UNKNOWN_ID, DUPLICATE_ID, NON_FINITE_SCORE)
+
 
 # ---------------------------------------------------------------------------
 # Loading
+
+
+def check_collection(spec: str) -> None:
+    """Raise CollectionError if ``spec`` cannot name a collection, reading only names: a directory's
+    files by their names, an ``ir_datasets`` id in its registry. Lets a session refuse a bad spec
+    before anything is measured."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        check_local_directory(path)
+    elif path.exists():
+        raise CollectionError(f"{spec} is a file; a collection is a directory of files or an ir_datasets id")
+    else:
+        _ir_dataset(spec)
 
 
 def load_collection(spec: str) -> Collection:
@@ -116,18 +151,13 @@ def load_collection(spec: str) -> Collection:
     return load_ir_datasets(spec)
 
 
-def load_local_directory(path: str | os.PathLike[str]) -> Collection:
-    """A collection from the TREC / BEIR / Cranfield files in a directory.
+def check_local_directory(path: str | os.PathLike[str]) -> None:
+    """Raise CollectionError if ``path`` lacks the files :func:`load_local_directory` needs; reads no file."""
+    _local_files(Path(path))
 
-    Queries: ``queries*.tsv`` (``qid<TAB>text``), BEIR ``queries*.jsonl``, Cranfield
-    ``cran.qry`` (renumbered 1..N in file order, as ``cranqrel`` numbers them) and, for
-    queries no query file has, the query texts of the hits JSON. Qrels: ``qrels*.txt``,
-    ``*.qrels`` (``qid Q0 docid grade`` or ``qid docid grade``) and ``cranqrel``.
-    Documents: BEIR ``*.jsonl``, Cranfield ``cran.all.1400`` (title + abstract) and, for
-    passages those lack, the texts inside ``*.json`` BM25 hits. Run: one ``*.run`` file,
-    else the hits of the one ``*.json`` file, else none (BM25 later ranks the documents).
-    """
-    root = Path(path)
+
+def _local_files(root: Path) -> tuple[list[Path], list[Path], list[Path], list[Path], list[Path]]:
+    """The query, qrels, hits, run and document files of a collection directory, by name."""
     if not root.is_dir():
         raise CollectionError(f"{root} is not a directory")
     files = sorted(p for p in root.iterdir() if p.is_file())
@@ -149,6 +179,22 @@ def load_local_directory(path: str | os.PathLike[str]) -> Collection:
         runs = run_files if len(run_files) > 1 else hits_files
         raise CollectionError(f"{root}: several first-stage runs ({', '.join(p.name for p in runs)}); keep one")
 
+    return query_files, qrels_files, hits_files, run_files, document_files
+
+
+def load_local_directory(path: str | os.PathLike[str]) -> Collection:
+    """A collection from the TREC / BEIR / Cranfield files in a directory.
+
+    Queries: ``queries*.tsv`` (``qid<TAB>text``), BEIR ``queries*.jsonl``, Cranfield
+    ``cran.qry`` (renumbered 1..N in file order, as ``cranqrel`` numbers them) and, for
+    queries no query file has, the query texts of the hits JSON. Qrels: ``qrels*.txt``,
+    ``*.qrels`` (``qid Q0 docid grade`` or ``qid docid grade``) and ``cranqrel``.
+    Documents: BEIR ``*.jsonl``, Cranfield ``cran.all.1400`` (title + abstract) and, for
+    passages those lack, the texts inside ``*.json`` BM25 hits. Run: one ``*.run`` file,
+    else the hits of the one ``*.json`` file, else none (BM25 later ranks the documents).
+    """
+    root = Path(path)
+    query_files, qrels_files, hits_files, run_files, document_files = _local_files(root)
     queries: dict[str, str] = {}
     for file in query_files:
         if file.name == "cran.qry":
@@ -161,11 +207,12 @@ def load_local_directory(path: str | os.PathLike[str]) -> Collection:
     dropped = sum(_read_qrels(file, qrels, _cranfield_grade if file.name == "cranqrel" else None)
                   for file in qrels_files)
     documents: dict[str, str] = {}
+    named: set[str] = set()  # every id a document source names, with text or without
     for file in document_files:
         if file.name == "cran.all.1400":
-            _read_cranfield_documents(file, documents)
+            _read_cranfield_documents(file, documents, named)
         else:
-            _read_jsonl(file, documents, "document")
+            _read_jsonl(file, documents, "document", named)
     run: Run | None = read_trec_run(run_files[0]) if run_files else None
     for file in hits_files:
         hit_queries, hit_run, texts = _read_hits_json(file)
@@ -173,6 +220,7 @@ def load_local_directory(path: str | os.PathLike[str]) -> Collection:
             queries.setdefault(qid, text)
         for docid, text in texts.items():
             documents.setdefault(docid, text)
+        named.update(docid for ranked in hit_run.values() for docid, _ in ranked)
         if not run_files:
             run = hit_run
 
@@ -189,6 +237,7 @@ def load_local_directory(path: str | os.PathLike[str]) -> Collection:
         documents=documents,
         qrels=qrels,
         run=run,
+        textless=named - documents.keys(),
         description=(
             f"local directory {root}: queries {names(query_files or hits_files)} ({len(queries)}); "
             f"qrels {names(qrels_files)} ({sum(map(len, qrels.values()))} judgements of {len(qrels)} queries"
@@ -198,13 +247,8 @@ def load_local_directory(path: str | os.PathLike[str]) -> Collection:
     )
 
 
-def load_ir_datasets(dataset_id: str) -> Collection:
-    """A collection through ``ir_datasets`` (downloads on first use; documents stay in its store).
-
-    Query text is the record's ``text`` field, else its first text field (a TREC topic's
-    title). ``scoreddocs`` become the run; MS MARCO's top-1000 pools carry no scores and
-    come in random order, so such pools are ranked with BM25 over the union of the pools.
-    """
+def _ir_dataset(dataset_id: str) -> Any:
+    """The ``ir_datasets`` dataset of an id, if it has queries, qrels and documents (nothing is downloaded)."""
     try:
         import ir_datasets
     except ImportError:
@@ -216,6 +260,17 @@ def load_ir_datasets(dataset_id: str) -> Collection:
     absent = [part for part in ("queries", "qrels", "docs") if not getattr(dataset, f"has_{part}")()]
     if absent:
         raise CollectionError(f"ir_datasets {dataset_id!r} provides no {' or '.join(absent)}")
+    return dataset
+
+
+def load_ir_datasets(dataset_id: str) -> Collection:
+    """A collection through ``ir_datasets`` (downloads on first use; documents stay in its store).
+
+    Query text is the record's ``text`` field, else its first text field (a TREC topic's
+    title). ``scoreddocs`` become the run; MS MARCO's top-1000 pools carry no scores and
+    come in random order, so such pools are ranked with BM25 over the union of the pools.
+    """
+    dataset = _ir_dataset(dataset_id)
     grade = _cranfield_grade if dataset_id.split("/")[0] == "cranfield" else int
     documents = _DocstoreTexts(dataset, dataset_id)
     try:
@@ -376,9 +431,16 @@ def _put(table: dict[str, str], key: str, text: str, where: str, what: str) -> N
 
 
 def _ranked(rows: dict[str, list[tuple[float, int, str]]]) -> Run:
-    """(score, rank, docid) rows as lists best first: by score, ties by rank."""
-    return {qid: [(docid, score) for score, _, docid in sorted(entries, key=lambda e: (-e[0], e[1]))]
-            for qid, entries in rows.items()}
+    """(score, rank, docid) rows as lists best first: by score, ties by rank.
+
+    NaN scores sort last (by rank): compared as they are, a NaN would scramble the order of the
+    finite scores around it. Pools leave such entries out anyway (:func:`build_reranking_set`).
+    """
+    def key(entry: tuple[float, int, str]) -> tuple[bool, float, int]:
+        score, rank, _ = entry
+        return (True, 0.0, rank) if math.isnan(score) else (False, -score, rank)
+
+    return {qid: [(docid, score) for score, _, docid in sorted(entries, key=key)] for qid, entries in rows.items()}
 
 
 def _cranfield_grade(code: int) -> int | None:
@@ -428,8 +490,12 @@ def _read_tsv_queries(path: Path, queries: dict[str, str]) -> None:
         _put(queries, qid.strip(), _clean(text), where, "query")
 
 
-def _read_jsonl(path: Path, table: dict[str, str], what: str) -> None:
-    """BEIR ``{"_id", "title", "text"}`` lines; the title, when non-empty, goes before the text."""
+def _read_jsonl(path: Path, table: dict[str, str], what: str, named: set[str] | None = None) -> None:
+    """BEIR ``{"_id", "title", "text"}`` lines; the title, when non-empty, goes before the text.
+
+    Records without text are skipped; their ids still go into ``named`` (so a run listing one
+    is told apart from a run listing an id the collection does not have).
+    """
     for where, line in _lines(path):
         try:
             record = json.loads(line)
@@ -438,6 +504,8 @@ def _read_jsonl(path: Path, table: dict[str, str], what: str) -> None:
         if not (isinstance(record, dict) and isinstance(record.get("_id"), str | int)
                 and isinstance(record.get("text"), str) and isinstance(record.get("title", ""), str)):
             raise CollectionError(f"{where}: expected a JSON object with '_id' and 'text' (BEIR format)")
+        if named is not None:
+            named.add(str(record["_id"]))
         if text := _clean(f"{record.get('title', '')} {record['text']}"):
             _put(table, str(record["_id"]), text, where, what)
 
@@ -484,9 +552,10 @@ def _read_cranfield_queries(path: Path, queries: dict[str, str]) -> None:
             _put(queries, str(position), text, where, "query")
 
 
-def _read_cranfield_documents(path: Path, documents: dict[str, str]) -> None:
-    """``cran.all.1400``: text = title + abstract (author and bibliography left out)."""
+def _read_cranfield_documents(path: Path, documents: dict[str, str], named: set[str]) -> None:
+    """``cran.all.1400``: text = title + abstract (author and bibliography left out); every id goes into ``named``."""
     for where, docid, fields in _read_smart(path, "TABW"):
+        named.add(docid)
         if text := _clean(f"{fields.get('T', '')} {fields.get('W', '')}"):
             _put(documents, docid, text, where, "document")
 
@@ -558,6 +627,7 @@ def build_reranking_set(
     seed: int = 0,
     max_queries: int | None = None,
     first_stage: str = "auto",
+    strict: bool = False,
 ) -> RerankingSet:
     """The cross-encoder paper's setting: re-rank each judged query's first-stage top ``depth``.
 
@@ -568,6 +638,13 @@ def build_reranking_set(
     other kept queries' candidates and relevant documents, never judged for this query.
     Queries that cannot be measured are listed in ``excluded`` with the reason, never
     dropped silently; ``max_queries`` keeps the first eligible queries in qid order.
+
+    The pool is the top ``depth`` of the entries that can be scored, so an unusable entry does
+    not push a real candidate out: entries without text, with an unknown id, listed again or
+    with a non-finite score are left out first and counted per query in
+    ``excluded_candidates`` (ids listed again and non-finite scores over the query's whole run,
+    since neither says where the document belongs; text only as deep as the pool reaches).
+    ``strict`` makes any of them a :class:`CollectionError` naming the first query that has one.
     """
     if first_stage not in FIRST_STAGES:
         raise ValueError(f"first_stage must be one of {', '.join(FIRST_STAGES)}, got {first_stage!r}")
@@ -581,7 +658,7 @@ def build_reranking_set(
     bm25 = None
     kept: list[RerankQuery] = []
     excluded: dict[str, str] = {}
-    missing_text = 0
+    problems: dict[str, list[tuple[str, str]]] = {}  # qid -> (problem, entry) left out of its pool
     for qid in _sorted_ids(set(collection.queries) | set(collection.qrels) | set(run or ())):
         judged = collection.qrels.get(qid) or {}
         text = collection.queries.get(qid, "")
@@ -595,26 +672,35 @@ def build_reranking_set(
             excluded[qid] = f"beyond max_queries={max_queries}"
         else:
             if run is not None:
-                ranked = run.get(qid, [])[:depth]
+                ranked = run.get(qid, [])
             else:
                 if bm25 is None:
                     bm25 = BM25(documents)
                 ranked = bm25.search(text, depth)
+            pool, left_out = _pool(ranked, depth, documents, collection.textless)
+            if left_out:
+                problems[qid] = left_out
             candidates = []
-            for docid, score in ranked:
-                if doc_text := documents.get(docid):
-                    grade = judged.get(docid)
-                    candidates.append(Candidate(docid, doc_text, grade or 0, _group(grade, relevant_grade), score))
-                else:
-                    missing_text += 1
+            for docid, score, doc_text in pool:
+                grade = judged.get(docid)
+                candidates.append(Candidate(docid, doc_text, grade or 0, _group(grade, relevant_grade), score))
             if not candidates:
-                excluded[qid] = "no first-stage candidate with text"
+                excluded[qid] = ("no first-stage candidate with text" if not left_out else
+                                 f"no usable first-stage candidate ({_summary(left_out)})")
                 continue
             pooled = {c.docid for c in candidates}
             extra = [Candidate(docid, doc_text, grade, _group(grade, relevant_grade))
                      for docid, grade in sorted(judged.items(), key=lambda item: (-item[1], item[0]))
                      if docid not in pooled and (doc_text := documents.get(docid))]
             kept.append(RerankQuery(qid, text, candidates, extra))
+    if strict and problems:
+        qid, left_out = next(iter(problems.items()))
+        more = len(problems) - 1
+        others = f", and so do {more} more quer{'y' if more == 1 else 'ies'}" if more else ""
+        raise CollectionError(
+            f"collection {collection.id}: the first-stage run of query {qid} has entries no pool can use "
+            f"({_summary(left_out, examples=3)}){others}; strict mode refuses them "
+            "(without it they are left out of the pools and counted)")
     if not kept:
         counts = Counter(excluded.values()).most_common()
         reasons = ", ".join(f"{reason}: {n}" for reason, n in counts) or "it has no queries"
@@ -627,9 +713,56 @@ def build_reranking_set(
         excluded=excluded,
         relevant_grade=relevant_grade,
         seed=seed,
-        missing_text=missing_text,
         first_stage="run" if run is not None else "bm25",
+        excluded_candidates={qid: _counts(left_out) for qid, left_out in problems.items()},
     )
+
+
+def _pool(ranked: list[tuple[str, float]], depth: int, documents: Mapping[str, str],
+          textless: set[str]) -> tuple[list[tuple[str, float, str]], list[tuple[str, str]]]:
+    """The top ``depth`` scorable entries as (docid, score, text), and (problem, entry) for each left out.
+
+    Repeated ids and non-finite scores are dropped over the whole list (cheap, and neither
+    entry has a trustworthy place in it); texts are looked up only until the pool is full,
+    as a deep run may rightly lack texts below it (and a docstore lookup costs).
+    """
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    usable: list[tuple[str, float]] = []
+    for docid, score in ranked:
+        if docid in seen:
+            problems.append((DUPLICATE_ID, docid))
+        elif not math.isfinite(score):
+            problems.append((NON_FINITE_SCORE, f"{docid}={score}"))
+        else:
+            usable.append((docid, score))
+        seen.add(docid)
+    pool: list[tuple[str, float, str]] = []
+    for docid, score in usable:
+        if len(pool) == depth:
+            break
+        text = documents.get(docid)
+        if text:
+            pool.append((docid, score, text))
+        else:
+            problems.append((NO_TEXT if text is not None or docid in textless else UNKNOWN_ID, docid))
+    return pool, problems
+
+
+def _counts(left_out: list[tuple[str, str]]) -> dict[str, int]:
+    """{problem: count} in the order of CANDIDATE_PROBLEMS."""
+    counts = Counter(problem for problem, _ in left_out)
+    return {problem: counts[problem] for problem in CANDIDATE_PROBLEMS if counts[problem]}
+
+
+def _summary(left_out: list[tuple[str, str]], examples: int = 0) -> str:
+    """'problem: count' per problem, with up to ``examples`` of its entries."""
+    parts = []
+    for problem, count in _counts(left_out).items():
+        shown = [entry for p, entry in left_out if p == problem][:examples]
+        more = ", ..." if count > len(shown) else ""
+        parts.append(f"{problem}: {count}" + (f" ({', '.join(shown)}{more})" if shown else ""))
+    return "; ".join(parts)
 
 
 def _group(grade: int | None, relevant_grade: int) -> Group:

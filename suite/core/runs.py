@@ -15,21 +15,23 @@ session killed mid-write leaves the previous complete version, never half a JSON
 
 from __future__ import annotations
 
-import contextlib
+import io
 import json
 import math
 import os
 import platform
+import re
 import secrets
-import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from suite.core import stats
+from suite.core.caching import write_atomic
 from suite.core.docstrings import docstring_section
 
 SCHEMA = 1
@@ -93,6 +95,30 @@ def new_run(options: dict[str, Any], environment: dict[str, Any] | None = None) 
     }
 
 
+def shareable(run: dict[str, Any], places: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of ``run`` fit to share: each local path of ``places`` (path -> what to show instead)
+    replaced wherever it occurs, in values and keys (longest first, whole path components only), and
+    the environment's platform string (kernel and libc builds: this machine) left out."""
+    names = sorted((place for place in places if place), key=len, reverse=True)
+    pattern = re.compile(rf"(?<![\w.-])(?:{'|'.join(map(re.escape, names))})(?![\w.-])") if names else None
+
+    def redact(value: Any) -> Any:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, str):
+            return pattern.sub(lambda match: places[match.group(0)], value) if pattern else value
+        if isinstance(value, dict):
+            return {redact(key): redact(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [redact(item) for item in value]
+        return value
+
+    shared = redact(run)
+    if isinstance(shared.get("environment"), dict):
+        shared["environment"].pop("platform", None)
+    return shared
+
+
 def result_key(result: dict[str, Any]) -> tuple[str, str, str]:
     """Identity of a stored result across runs: (claim_id, model, collection)."""
     return (result["claim_id"], result["model"], result["collection"])
@@ -154,60 +180,20 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__} in a run: {value!r}")
 
 
-def write_text_atomic(text: str, path: str | os.PathLike[str]) -> Path:
-    """Write ``text`` to ``path`` in one step (temp file + fsync + os.replace)."""
-    return _write_atomic(path, lambda handle: handle.write(text))
-
-
 def save_run(run: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``run`` as JSON to ``path`` atomically: readers (and a crash) see the old
     complete file or the new complete file, nothing in between."""
     if run.get("schema") != SCHEMA:
         raise RunFormatError(f"refusing to save a run with schema {run.get('schema')!r} (this suite writes {SCHEMA})")
 
-    def dump(handle: Any) -> None:
-        json.dump(run, handle, indent=1, default=_json_default)
-        handle.write("\n")
+    def dump(handle: IO[bytes]) -> None:  # streamed: a large run is never held twice in memory
+        text = io.TextIOWrapper(handle, encoding="utf-8")
+        json.dump(run, text, indent=1, default=_json_default)
+        text.write("\n")
+        text.flush()
+        text.detach()
 
-    return _write_atomic(path, dump)
-
-
-def _write_atomic(path: str | os.PathLike[str], write: Any) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    # Dot-prefixed and not ending in .json: a glob for runs never picks a temp file up.
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_directory(path.parent)
-    return path
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (where the platform allows opening a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return write_atomic(path, dump)
 
 
 # --------------------------------------------------------------------------- loading

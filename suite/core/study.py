@@ -6,22 +6,30 @@ against the concrete study of their wing.
 
 Claims share conditions, so a study measures each one once: :class:`StudyCache` keeps the
 values in memory and, given a cache root, under ``<root>/<kind>/<fingerprint>/`` where the
-fingerprint hashes everything the values depend on. A rerun, a run cut short and started
-again, or a second study of the same inputs reads what was measured instead of recomputing it.
+fingerprint hashes everything the values depend on (texts, weights, config, tokenizer, the
+options that change numbers). A rerun, a run cut short and started again, or a second study of
+the same inputs reads what was measured instead of recomputing it. Every entry is written to a
+scratch file and renamed into place, so a killed process leaves no partial entry; an entry that
+cannot be read anyway (a disk that lied) is discarded with a warning and recomputed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+import tempfile
+import warnings
+import zipfile
+import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from suite.core.caching import write_atomic
 from suite.core.collections import Collection
-from suite.core.runs import write_text_atomic
 
 T = TypeVar("T")
 
@@ -53,12 +61,44 @@ class Study(Protocol):
         """A result several claims share, computed once per study."""
 
 
-def fingerprint_of(parts: Iterable[str]) -> str:
-    """First 16 hex digits of the SHA-256 of ``parts`` concatenated: names a study's cache folder."""
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode())
-    return digest.hexdigest()[:16]
+def tokenizer_sha256(tokenizer: Any) -> str:
+    """Hash of what turns text into token ids, so that a new vocabulary or normalisation misses the cache.
+
+    A fast tokenizer's own serialisation holds its vocabulary, normaliser, pre-tokeniser, post-processor
+    and added tokens; its truncation and padding are left out, since every call sets them anew. Any other
+    tokenizer is hashed by the files ``save_pretrained`` writes. None (a model given without one) is a value.
+    """
+    if tokenizer is None:
+        return "no tokenizer"
+    digest = hashlib.sha256(type(tokenizer).__name__.encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        state = json.loads(backend.to_str())
+        state.pop("truncation", None)
+        state.pop("padding", None)
+        digest.update(json.dumps(state).encode())  # to_str's own order (vocabularies by id) is stable
+        return digest.hexdigest()
+    with tempfile.TemporaryDirectory() as scratch:
+        tokenizer.save_pretrained(scratch)
+        for path in sorted(p for p in Path(scratch).rglob("*") if p.is_file()):
+            digest.update(f"\n{path.relative_to(scratch)}\n".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def model_sha256(weights_sha256: str, config: Any, tokenizer: Any) -> str:
+    """What a model computes from a text, as one hash: its weights, its tokenizer and its config.
+
+    The config counts because the same weights compute other numbers under another head count,
+    activation, norm epsilon, start token or attention implementation; the fields that only say
+    where and with which version it was saved are left out.
+    """
+    state = json.loads(config.to_json_string(use_diff=False))
+    state.pop("_name_or_path", None)
+    state.pop("transformers_version", None)
+    state["_attn_implementation"] = getattr(config, "_attn_implementation", None)
+    parts = (weights_sha256, json.dumps(state, sort_keys=True), tokenizer_sha256(tokenizer))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 class StudyCache:
@@ -66,7 +106,8 @@ class StudyCache:
 
     Each key is stored in its own file named by the first 20 hex digits of the key's SHA-256;
     a JSON file also carries the key and is only read back when key and length match, so a
-    stale or foreign file is recomputed rather than trusted.
+    stale or foreign file is recomputed rather than trusted. A file that cannot be read (cut
+    short, garbled) is deleted with a warning naming it, then recomputed and written again.
     """
 
     def __init__(self, root: Path | None, kind: str, fingerprint: str) -> None:
@@ -93,39 +134,42 @@ class StudyCache:
             return self._memory[key, ".json"]
         path = self.path(key)
         if path is not None and path.exists():
-            stored = json.loads(path.read_text())
-            if stored.get("key") == key and len(stored[field]) == length:
-                self._memory[key, ".json"] = np.asarray(stored[field], dtype=np.float64)
-                return self._memory[key, ".json"]
+            try:
+                stored = json.loads(path.read_bytes())
+                values = np.asarray(stored[field], dtype=np.float64) if stored.get("key") == key else None
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                _discard(path, error)
+                values = None
+            if values is not None and values.shape == (length,):
+                self._memory[key, ".json"] = values
+                return values
         values = compute()
         if path is not None:
             listed = values.tolist()
             if nan_as_null:
                 listed = [None if np.isnan(v) else v for v in listed]
-            write_text_atomic(json.dumps({"key": key, field: listed}), path)
+            text = json.dumps({"key": key, field: listed})
+            write_atomic(path, lambda handle: handle.write(text.encode()))
         self._memory[key, ".json"] = values
         return values
 
     def arrays(
         self, key: str, names: Sequence[str], compute: Callable[[], dict[str, np.ndarray]]
     ) -> dict[str, np.ndarray]:
-        """``compute()`` once per key, kept as a compressed ``.npz`` holding the arrays ``names``.
-
-        Written to a scratch file and renamed, so a run killed mid-write leaves no partial file.
-        """
+        """``compute()`` once per key, kept as a compressed ``.npz`` of the arrays ``names`` (written atomically)."""
         if (key, ".npz") in self._memory:
             return self._memory[key, ".npz"]
         path = self.path(key, suffix=".npz")
         if path is not None and path.exists():
-            with np.load(path) as stored:
-                self._memory[key, ".npz"] = {name: stored[name] for name in names}
-            return self._memory[key, ".npz"]
+            try:
+                with open(path, "rb") as handle, np.load(handle) as stored:  # np.load leaks a file it fails on
+                    self._memory[key, ".npz"] = {name: stored[name] for name in names}
+                return self._memory[key, ".npz"]
+            except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+                _discard(path, error)
         values = compute()
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            scratch = path.with_suffix(".tmp.npz")
-            np.savez_compressed(scratch, **values)
-            scratch.replace(path)
+            write_atomic(path, lambda handle: np.savez_compressed(handle, **values))
         self._memory[key, ".npz"] = values
         return values
 
@@ -134,3 +178,11 @@ class StudyCache:
         if key not in self._derived:
             self._derived[key] = compute()
         return self._derived[key]
+
+
+def _discard(path: Path, error: Exception) -> None:
+    """Warn that ``path`` is unreadable and delete it, so that it is recomputed instead of failing every rerun."""
+    warnings.warn(f"unreadable cache entry {path} ({type(error).__name__}: {error}): discarded, recomputing",
+                  stacklevel=3)
+    with contextlib.suppress(OSError):
+        path.unlink()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from suite.core.catalog import MODEL_TYPES, ModelKind, checkpoint_files, use_safetensors
 from suite.core.models import ModelError, state_sha256
 from suite.cross_encoder.interventions import (
     ATTN_IMPLEMENTATION,
@@ -81,17 +82,12 @@ class CrossEncoder:
         name: str | None = None,
         max_length: int = 512,
         trust_remote_code: bool = False,
-        use_safetensors: bool | None = True,
+        allow_pickle: bool = False,
     ) -> CrossEncoder:
-        """Load a Hugging Face id or local directory (safetensors by default, no remote code)."""
-        from transformers import (
-            AutoConfig,
-            AutoModelForSequenceClassification,
-            AutoTokenizer,
-        )
-        from transformers.models.auto.modeling_auto import (
-            MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
-        )
+        """Load a Hugging Face id or local directory under the loading policy (safetensors; a pickle
+        checkpoint only with ``allow_pickle``; no remote code unless trusted), refusing a model the
+        interventions cannot reach."""
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
         register()
         spec = str(spec)
@@ -99,19 +95,45 @@ class CrossEncoder:
             config = AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as error:
             raise ModelError(f"cannot load model {spec!r}: {error}") from error
-        if config.model_type not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES and not trust_remote_code:
+        supported = MODEL_TYPES[ModelKind.CROSS_ENCODER]
+        if config.model_type not in supported and not trust_remote_code:
             raise ModelError(
-                f"{spec!r} is a {config.model_type!r} model, which has no sequence-classification head; "
-                "a cross-encoder checkpoint (e.g. BERT, ELECTRA, RoBERTa for sequence classification) is needed"
+                f"{spec!r} is a {config.model_type!r} model; a sequence-classification checkpoint of a family the "
+                f"interventions reach is needed: {', '.join(sorted(supported))}"
             )
-        model = AutoModelForSequenceClassification.from_pretrained(
-            spec,
-            attn_implementation=ATTN_IMPLEMENTATION,
-            trust_remote_code=trust_remote_code,
-            use_safetensors=use_safetensors,
-        )
+        safetensors = use_safetensors(spec, checkpoint_files(spec), allow_pickle=allow_pickle)
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                spec,
+                attn_implementation=ATTN_IMPLEMENTATION,
+                trust_remote_code=trust_remote_code,
+                use_safetensors=safetensors,
+            )
+        except (OSError, ValueError) as error:
+            raise ModelError(f"cannot load model {spec!r}: {error}") from error
         tokenizer = AutoTokenizer.from_pretrained(spec, trust_remote_code=trust_remote_code)
-        return cls(model, tokenizer, name=name or spec, max_length=max_length)
+        try:
+            encoder = cls(model, tokenizer, name=name or spec, max_length=max_length)
+        except TypeError as error:  # attention_layers: no self-attention module to intervene on
+            raise ModelError(f"{spec}: {error}") from None
+        encoder._check_interventions_reach(spec)
+        return encoder
+
+    def _check_interventions_reach(self, spec: str) -> None:
+        """Refuse a model whose attention bypasses the interventions' attention function (custom code, a
+        kernel of its own): every ablation on it would silently change nothing."""
+        import torch
+
+        reached: set[int] = set()
+        batch = next(iter(self.batches(self.encode([("query", "document")]))))
+        with torch.inference_mode(), intervening(self.model, batch.parts, layer_of=self.layer_of,
+                                                 recorder=lambda layer, _: reached.add(layer)):
+            self.model(**batch.inputs)
+        if len(reached) < self.n_layers:
+            raise ModelError(
+                f"{spec}: only {len(reached)} of its {self.n_layers} attention layers run through the "
+                "interventions' attention function, so ablating them would change nothing"
+            )
 
     @property
     def n_layers(self) -> int:

@@ -31,14 +31,15 @@ that occur in the query.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from suite.core.caching import build_once, recipe_fingerprint
 from suite.core.collections import Collection
+from suite.core.study import tokenizer_sha256
 
 HIDDEN, LAYERS, HEADS = 128, 3, 4
 D_HEAD = HIDDEN // HEADS
@@ -82,17 +83,30 @@ def _tokenizer_path() -> str:
 
 
 def build_planted_cross_encoder(directory: str | Path, *, seed: int = 0) -> PlantedCrossEncoder:
-    """Write the planted cross-encoder (weights, config, MiniLM's tokenizer) to ``directory``.
+    """The planted cross-encoder (weights, config, MiniLM's tokenizer), built under ``directory`` once.
 
     The result is an ordinary Hugging Face directory, loaded by
     :meth:`suite.cross_encoder.model.CrossEncoder.load` like any user checkpoint; a
-    ``planted.json`` beside it records what was planted. Building takes about a second.
+    ``planted.json`` in it records what was planted. The build is deterministic (the same files,
+    byte for byte, from the same inputs), so it lands in ``cross-encoder-<fingerprint>``, the
+    fingerprint hashing this recipe, the seed, the tokenizer and the library versions, and a
+    complete build there is reused (:func:`suite.core.caching.build_once`: atomic, one process at a
+    time). Building takes about a second.
     """
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from transformers import AutoTokenizer
 
-    directory = Path(directory)
     tokenizer = AutoTokenizer.from_pretrained(_tokenizer_path())
+    fingerprint = recipe_fingerprint(__file__, [f"seed {seed}", tokenizer_sha256(tokenizer)])
+    path = build_once(Path(directory) / f"cross-encoder-{fingerprint}",
+                      lambda scratch: _write(scratch, tokenizer, seed), marker="planted.json")
+    return PlantedCrossEncoder(path)
+
+
+def _write(directory: Path, tokenizer, seed: int) -> dict:
+    """Write the model and tokenizer into ``directory``; returns the record of what was planted."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
     config = BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
         intermediate_size=4 * HIDDEN, max_position_embeddings=512, type_vocab_size=2, num_labels=1,
@@ -104,13 +118,9 @@ def build_planted_cross_encoder(directory: str | Path, *, seed: int = 0) -> Plan
         for key, tensor in model.named_parameters():
             default = np.ones if key.endswith("LayerNorm.weight") else np.zeros
             tensor.copy_(torch.as_tensor(weights.get(key, default(tuple(tensor.shape))), dtype=tensor.dtype))
-    directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
-    planted = PlantedCrossEncoder(directory)
-    record = {k: v for k, v in asdict(planted).items() if k != "path"} | {"seed": seed}
-    (directory / "planted.json").write_text(json.dumps(record, indent=2))
-    return planted
+    return {k: v for k, v in asdict(PlantedCrossEncoder(directory)).items() if k != "path"} | {"seed": seed}
 
 
 def _planted_weights(vocab_size: int, tokenizer, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -2,13 +2,20 @@
 
 Claims share conditions (CE-2, CE-3 and CE-5 all need Document->Query ablated), so a
 study scores each condition once and stores the scores (:class:`suite.core.study.StudyCache`)
-under ``<cache>/scores/<fingerprint>``, the fingerprint hashing the weights, the maximum
-length and the re-ranking set; the file name hashes the intervention.
+under ``<cache>/scores/<fingerprint>``; the file name hashes the intervention.
+
+The fingerprint hashes everything a score or an attention statistic depends on besides the
+intervention: the model (weights, config, tokenizer), how pairs are cut (maximum length, query
+token limit), the attention kernel the user chose (``sdpa`` and ``eager`` differ by about 1e-6),
+and every query and candidate with its text, so a collection whose texts change under the same
+ids misses the cache. The batch size is left out: it is chosen for memory, and padding and masking
+leave scores the same up to float rounding (about 4e-8 on MiniLM), as another thread count would.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +24,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from suite.core import metrics
+from suite.core.caching import fingerprint_of
 from suite.core.collections import Collection, Group, RerankingSet
-from suite.core.study import StudyCache, fingerprint_of
+from suite.core.study import StudyCache, model_sha256
 from suite.cross_encoder.analyses import head_statistics
 from suite.cross_encoder.interventions import Convention, Intervention, Mode
 from suite.cross_encoder.model import CrossEncoder, EncodedPairs
@@ -60,10 +68,17 @@ class CrossEncoderStudy:
         self.qrels = metrics.qrels_of(rerank, collection.qrels)
         self._encoded: EncodedPairs | None = None
         self._analysis: AnalysisPairs | None = None
+        settings = {
+            "model": model_sha256(model.weights_sha256, model.model.config, model.tokenizer),
+            "max_length": model.max_length,
+            "query_tokens": model.query_token_limit,
+            "backend": backend,
+        }
         fingerprint = fingerprint_of([
-            model.weights_sha256,
-            str(model.max_length),
-            *(f"{query.qid}\t{query.text}\t{[c.docid for c in query.candidates]}" for query in rerank.queries),
+            json.dumps(settings, sort_keys=True),
+            # The extra pairs too: the attention statistics read them.
+            *(json.dumps([query.qid, query.text, [[c.docid, c.text] for c in query.candidates],
+                          [[c.docid, c.text] for c in query.extra]]) for query in rerank.queries),
         ])
         self.cache = StudyCache(cache_dir, "scores", fingerprint)
 
@@ -144,6 +159,7 @@ class CrossEncoderStudy:
             "description": self.collection.description,
             "queries": self.n_queries,
             "excluded": dict(rerank.excluded),
+            "excluded_candidates": dict(rerank.excluded_candidates),
             "candidates": len(self.pairs),
             "extra_pairs": sum(len(q.extra) for q in rerank.queries),
             "relevant_grade": rerank.relevant_grade,

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from suite.core.catalog import MODEL_TYPES, ModelKind, checkpoint_files, use_safetensors
 from suite.core.models import ModelError, state_sha256
 from suite.generative.interventions import (
     Component,
@@ -43,7 +44,7 @@ from suite.generative.interventions import (
 )
 
 #: Architectures whose decoder blocks are [self-attention, cross-attention, MLP] as T5's are.
-SUPPORTED_MODEL_TYPES = frozenset({"t5", "mt5"})
+SUPPORTED_MODEL_TYPES = MODEL_TYPES[ModelKind.GENERATIVE]
 SENTINEL = re.compile(r"<extra_id_\d+>")
 RECORDABLE = frozenset({"residual", "outputs", "heads", "neurons"})
 
@@ -191,15 +192,12 @@ class GenerativeRetriever:
         *,
         name: str | None = None,
         trust_remote_code: bool = False,
-        use_safetensors: bool | None = None,
+        allow_pickle: bool = False,
         docid_pattern: str | None = None,
         attn_implementation: str = "eager",
     ) -> GenerativeRetriever:
-        """Load a hub id or local directory.
-
-        ``use_safetensors=None``: safetensors where the checkpoint has them, else the ``.bin``
-        file (read by transformers' weights-only loader); ``True`` insists on safetensors.
-        """
+        """Load a hub id or local directory under the loading policy: safetensors; a pickle checkpoint
+        (``pytorch_model.bin``) only with ``allow_pickle``, read by transformers' weights-only loader."""
         import torch
         from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -215,17 +213,14 @@ class GenerativeRetriever:
                 f"({', '.join(sorted(SUPPORTED_MODEL_TYPES))}) whose decoder blocks are self-attention, "
                 "cross-attention, MLP"
             )
-        kwargs = dict(attn_implementation=attn_implementation, trust_remote_code=trust_remote_code, dtype=torch.float32)
-        if use_safetensors is None and directory is not None:
-            use_safetensors = any(directory.glob("*.safetensors"))
+        safetensors = use_safetensors(text, checkpoint_files(text), allow_pickle=allow_pickle)
         try:
-            model = AutoModelForSeq2SeqLM.from_pretrained(text, use_safetensors=use_safetensors is not False, **kwargs)
-        except OSError:
-            if use_safetensors is not None:
-                raise
-            use_safetensors = False  # a hub checkpoint without safetensors
-            model = AutoModelForSeq2SeqLM.from_pretrained(text, use_safetensors=False, **kwargs)
-        weights_format = "safetensors" if use_safetensors is not False else "pytorch .bin (weights-only loader)"
+            model = AutoModelForSeq2SeqLM.from_pretrained(text, use_safetensors=safetensors, dtype=torch.float32,
+                                                          attn_implementation=attn_implementation,
+                                                          trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as error:
+            raise ModelError(f"cannot load model {text!r}: {error}") from error
+        weights_format = "safetensors" if safetensors else "pytorch .bin (weights-only loader)"
         tokenizer = AutoTokenizer.from_pretrained(text, trust_remote_code=trust_remote_code)
         docid_tokens, rule = docid_tokens_of(tokenizer, directory, docid_pattern)
         train_qids: list[str] = []

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from suite.core.caching import build_once, recipe_fingerprint
 from suite.core.collections import Collection
 
 D_MODEL, D_KV, HEADS, D_FF = 64, 16, 4, 64
@@ -115,15 +116,25 @@ def _tokenizer():
 
 
 def build_planted_generative(directory: str | Path, *, seed: int = 0) -> PlantedGenerative:
-    """Write the planted DSI model (weights, config, tokenizer, docids.json) to ``directory``.
+    """The planted DSI model (weights, config, tokenizer, docids.json), built under ``directory`` once.
 
-    An ordinary Hugging Face directory; ``planted.json`` records what was planted. Takes
-    well under a second.
+    An ordinary Hugging Face directory; ``planted.json`` records what was planted. The build is
+    deterministic (the same files, byte for byte, from the same inputs), so it lands in
+    ``dsi-<fingerprint>``, the fingerprint hashing this recipe (the tokenizer's included), the seed
+    and the library versions, and a complete build there is reused
+    (:func:`suite.core.caching.build_once`: atomic, one process at a time). Takes well under a second.
     """
+    fingerprint = recipe_fingerprint(__file__, [f"seed {seed}"])
+    path = build_once(Path(directory) / f"dsi-{fingerprint}", lambda scratch: _write(scratch, seed),
+                      marker="planted.json")
+    return PlantedGenerative(path)
+
+
+def _write(directory: Path, seed: int) -> dict:
+    """Write the model, tokenizer and docids.json into ``directory``; returns the record of what was planted."""
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
-    directory = Path(directory)
     tokenizer = _tokenizer()
     config = T5Config(
         vocab_size=len(tokenizer), d_model=D_MODEL, d_kv=D_KV, num_heads=HEADS, d_ff=D_FF, num_layers=ENCODER_LAYERS,
@@ -136,14 +147,10 @@ def build_planted_generative(directory: str | Path, *, seed: int = 0) -> Planted
         for key, tensor in model.named_parameters():
             default = np.ones if key.endswith("layer_norm.weight") else np.zeros
             tensor.copy_(torch.as_tensor(weights.get(key, default(tuple(tensor.shape))), dtype=tensor.dtype))
-    directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     (directory / "docids.json").write_text(json.dumps({docid_token(i): docid(i) for i in range(DOCUMENTS)}, indent=1))
-    planted = PlantedGenerative(directory)
-    record = {k: v for k, v in asdict(planted).items() if k != "path"} | {"seed": seed}
-    (directory / "planted.json").write_text(json.dumps(record, indent=2))
-    return planted
+    return {k: v for k, v in asdict(PlantedGenerative(directory)).items() if k != "path"} | {"seed": seed}
 
 
 def _planted_weights(tokenizer, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -4,9 +4,13 @@ The GR claims share most of their work: the recorded baseline decode (GR-2, GR-7
 patching grid (GR-3, GR-4, GR-5) and the per-head analysis pass (GR-9..GR-12). A study encodes
 every query ONCE; each patching condition is then one decoder step over the queries it needs,
 and its ranks are stored (:class:`suite.core.study.StudyCache`) under
-``<cache>/generative/<fingerprint>``, the fingerprint hashing the weights, the ranking settings
-and the queries; the file name hashes the patch key, so a rerun or a resumed run recomputes
-nothing it already measured.
+``<cache>/generative/<fingerprint>``; the file name hashes the patch key (and the swapped-in
+encoder's model), so a rerun or a resumed run recomputes nothing it already measured. The
+fingerprint hashes everything a rank depends on besides the patch: the model (weights, config
+with its attention implementation and start token, tokenizer), its document-id tokens, the
+ranking settings (``rank_over``, ``mean_split``, ``seed``, ``max_length``) and every evaluated
+query with its text and relevant documents. The batch size is left out: it is chosen for memory,
+and padding and masking leave the numbers the same up to float rounding.
 
 Queries: those with a relevant document the model indexes, minus the ones its build saw in
 training (``train_qids``, counted). A seeded share (``mean_split``) is held apart: the mean
@@ -18,14 +22,16 @@ at rank 1 there.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
+from suite.core.caching import fingerprint_of
 from suite.core.collections import Collection
-from suite.core.study import StudyCache, fingerprint_of
+from suite.core.study import StudyCache, model_sha256
 from suite.generative.analyses import contribution_ratios
 from suite.generative.interventions import Component, Patch, data_driven_stages, stages
 from suite.generative.model import DecoderPass, EncodedQueries, GenerativeRetriever
@@ -103,9 +109,17 @@ class GenerativeStudy:
         n_mean = int(round(mean_split * len(qids)))
         self.mean_index = np.sort(order[:n_mean])
         self.eval_index = np.sort(order[n_mean:])
+        settings = {
+            "model": model_sha256(model.weights_sha256, model.config, model.tokenizer),
+            "docid_tokens": sorted(model.token_of.items()),
+            "rank_over": rank_over,
+            "mean_split": mean_split,
+            "seed": seed,
+            "max_length": max_length,
+        }
         fingerprint = fingerprint_of([
-            f"{model.weights_sha256}|{rank_over}|{mean_split}|{seed}|{max_length}",
-            *(f"{qid}\t{text}\t{sorted(docs)}\n" for qid, text, docs in zip(qids, self.texts, relevant)),
+            json.dumps(settings, sort_keys=True),
+            *(json.dumps([qid, text, sorted(docs)]) for qid, text, docs in zip(qids, self.texts, relevant)),
         ])
         self.cache = StudyCache(cache_dir, "generative", fingerprint)
         self._encoded: EncodedQueries | None = None
@@ -232,7 +246,9 @@ class GenerativeStudy:
             return self.baseline_ranks[index]
         key = " + ".join(sorted(p.key for p in patches)) or "no patch"
         if encoder is not None:
-            key += f" | encoder {encoder.name}#{encoder.weights_sha256[:12]}"
+            # The whole model, not its weights alone: it tokenises the queries with its own tokenizer.
+            identity = model_sha256(encoder.weights_sha256, encoder.config, encoder.tokenizer)
+            key += f" | encoder {encoder.name}#{identity[:12]}"
         key += f" | rows {hashlib.sha256(index.tobytes()).hexdigest()[:12]}"
 
         def compute() -> np.ndarray:

@@ -25,7 +25,6 @@ from suite.core.runs import (
     latest_run,
     load_run,
     new_run,
-    save_run,
 )
 from suite.pytest_plugin import hookspecs
 from suite.pytest_plugin.fixtures import (
@@ -80,6 +79,15 @@ def _baseline_path(compare: str | None, output_dir: Path) -> Path | None:
     return path
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    """Check every model spec before anything is collected: a model that cannot serve is a usage error
+    (exit 4) naming the spec and the reason, not an internal error or a traceback per test."""
+    state = session.config.stash.get(CLAIMS_KEY, None)
+    if state is not None:
+        state.check_models()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, kind in TARGET_FIXTURES.items():
         if name in metafunc.fixturenames:
@@ -132,13 +140,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.run["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     state.run["interrupted"] = exitstatus == pytest.ExitCode.INTERRUPTED
     if state.baseline is not None:
-        comparison = compare_runs(load_run(state.baseline), state.run)
+        comparison = compare_runs(load_run(state.baseline), state.written())
         comparison["baseline_path"] = str(state.baseline)
         state.run["comparison"] = comparison
         if state.options.fail_on_change and comparison["verdict_changes"]:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    save_run(state.run, state.run_path)
-    write_report(state.run, state.options.report)
+    write_report(state.save(), state.options.report)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from suite.core.catalog import BuiltModel
-from suite.core.collections import Collection, build_reranking_set
+from suite.core.collections import Collection, CollectionError, build_reranking_set
 from suite.core.models import ModelError
 from suite.cross_encoder.method_checks import PlantedSetup, planted_setup
 from suite.cross_encoder.model import CrossEncoder
@@ -57,19 +57,24 @@ def cross_encoder_study(cross_encoder_target: tuple[str, str], claims_session: C
         built = _built(claims_session, model_spec)
         if built is not None:
             return CrossEncoder.load(built.path, name=model_spec)
-        return CrossEncoder.load(model_spec, trust_remote_code=options.trust_remote_code)
+        return CrossEncoder.load(model_spec, trust_remote_code=options.trust_remote_code,
+                                 allow_pickle=options.allow_pickle)
 
     model = claims_session.remember(("model", model_spec), load)
     model.max_length = min(model.max_length, options.max_length)
     collection = _collection(claims_session, collection_spec)
-    rerank = build_reranking_set(
-        collection,
-        relevant_grade=options.relevant_grade,
-        depth=options.depth,
-        easy_negatives=options.easy_negatives,
-        seed=options.settings.seed,
-        max_queries=options.max_queries,
-    )
+    try:
+        rerank = build_reranking_set(
+            collection,
+            relevant_grade=options.relevant_grade,
+            depth=options.depth,
+            easy_negatives=options.easy_negatives,
+            seed=options.settings.seed,
+            max_queries=options.max_queries,
+            strict=options.strict,
+        )
+    except CollectionError as error:  # strict mode's refusal: its message says it all
+        raise pytest.fail.Exception(str(error), pytrace=False) from None
     study = CrossEncoderStudy(
         model,
         collection,
@@ -86,10 +91,10 @@ def cross_encoder_study(cross_encoder_target: tuple[str, str], claims_session: C
     return study
 
 
-def _load_generative(spec: str, name: str, trust: bool) -> GenerativeRetriever:
+def _load_generative(spec: str, name: str, trust: bool, allow_pickle: bool) -> GenerativeRetriever:
     """A generative retriever; a companion without docid tokens (a pre-trained T5) is loaded as-is."""
     try:
-        return GenerativeRetriever.load(spec, name=name, trust_remote_code=trust)
+        return GenerativeRetriever.load(spec, name=name, trust_remote_code=trust, allow_pickle=allow_pickle)
     except NoDocidTokens:
         pass
     import torch
@@ -134,7 +139,9 @@ def generative_study(generative_target: tuple[str, str | None], claims_session: 
     collection_spec = collection_spec or own_collection
     if collection_spec is None:
         raise pytest.UsageError(f"{model_spec}: give --claims-collection (the collection its document ids index)")
-    model = claims_session.remember(("model", model_spec), lambda: _load_generative(str(paths["dsi"]), model_spec, trust))
+    model = claims_session.remember(
+        ("model", model_spec), lambda: _load_generative(str(paths["dsi"]), model_spec, trust, options.allow_pickle)
+    )
     companions, missing = {}, {}
     for companion in ("pretrained", "held_out"):
         if companion not in paths:
@@ -142,7 +149,8 @@ def generative_study(generative_target: tuple[str, str | None], claims_session: 
         path = str(paths[companion])
         try:
             companions[companion] = claims_session.remember(
-                ("model", path), lambda c=companion, p=path: _load_generative(p, f"{c}:{p}", trust)
+                ("model", path),
+                lambda c=companion, p=path: _load_generative(p, f"{c}:{p}", trust, options.allow_pickle),
             )
         except (ModelError, OSError, ValueError) as error:
             missing[companion] = f"{path} could not be loaded ({error})"

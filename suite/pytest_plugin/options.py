@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +63,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("depth", int, 30, "first-stage candidates re-ranked per query"),
     Option("max_queries", int, None, "use at most this many queries (sorted by id)"),
     Option("easy_negatives", int, 1, "random passages of other queries added per query"),
+    Option("strict", None, False,
+           "treat candidates without text, duplicate or unknown ids and non-finite first-stage scores as errors"),
     Option("pairs_per_group", int, 4, "relevant / hard / easy pairs per query whose attention is analysed"),
     Option("batch_size", int, 32, "pairs per forward pass"),
     Option("max_length", int, 512, "token budget of a pair; the document is cut, never the query"),
     Option("backend", str, "sdpa", "attention kernel outside recorded layers", ("sdpa", "eager")),
     Option("fail_on_change", None, False, "fail the session when a verdict changed against --claims-compare"),
     Option("trust_remote_code", None, False, "allow models with custom code (off by default)"),
+    Option("allow_pickle", None, False,
+           "load pickle checkpoints (pytorch_model.bin; unpickling can run code) with transformers' weights-only "
+           "loader when a model has no safetensors (off by default)"),
+    Option("share", None, False,
+           "write the run and report fit to share: local paths shortened to their last part, platform left out"),
     Option("pretrained", str, None,
            "GR: the pre-trained T5 a user's DSI checkpoint started from (T5 patching, encoder swap)"),
     Option("held_out", str, None, "GR: a DSI model trained without some documents (encoder swap, GR-6)"),
@@ -121,12 +128,15 @@ class ClaimsOptions:
     depth: int
     max_queries: int | None
     easy_negatives: int
+    strict: bool  # candidates no pool can use are errors, not counted exclusions
     pairs_per_group: int
     batch_size: int
     max_length: int
     backend: str
     fail_on_change: bool
     trust_remote_code: bool
+    allow_pickle: bool  # pickle checkpoints are refused unless allowed
+    share: bool  # runs and reports leave local paths and the platform out
     pretrained: str | None
     held_out: str | None
     held_out_docids: tuple[str, ...] | None
@@ -148,10 +158,11 @@ class ClaimsOptions:
         }
 
 
-# Paths are not results; the statistical settings and direction options are recorded above.
+# Paths are not results, strict mode changes no number; the statistical settings and direction options
+# are recorded above.
 _NOT_RECORDED = {
     "output_dir", "cache_dir", "report", "alpha", "correction", "test", "min_power", "bootstrap", "seed",
-    "ablation_mode", "convention",
+    "ablation_mode", "convention", "strict",
 }
 
 
@@ -166,6 +177,8 @@ def parse_options(config: pytest.Config) -> ClaimsOptions:
     output_dir = _path(config, OPTIONS_BY_NAME["output_dir"], values["output_dir"])
     report = _path(config, OPTIONS_BY_NAME["report"], values["report"]) or output_dir / "report.html"
     held_out_docids = values["held_out_docids"]
+    plain = {f.name for f in fields(ClaimsOptions)} & set(values) - {"cache_dir", "output_dir", "report",
+                                                                    "held_out_docids", "ablation_mode", "convention"}
     return ClaimsOptions(
         models=tuple(given or config.getini("claims_models")),
         collections=tuple(collections_given or config.getini("claims_collections")),
@@ -173,35 +186,13 @@ def parse_options(config: pytest.Config) -> ClaimsOptions:
         output_dir=output_dir,
         cache_dir=cache_dir,
         report=report,
-        compare=values["compare"],
-        settings=Settings(
-            alpha=values["alpha"],
-            correction=values["correction"],
-            test=values["test"],
-            min_power=values["min_power"],
-            bootstrap=values["bootstrap"],
-            seed=values["seed"],
-        ),
+        settings=Settings(**{f.name: values[f.name] for f in fields(Settings)}),
         ablation_mode=Mode(values["ablation_mode"]),
         convention=Convention(values["convention"]),
-        relevant_grade=values["relevant_grade"],
-        depth=values["depth"],
-        max_queries=values["max_queries"],
-        easy_negatives=values["easy_negatives"],
-        pairs_per_group=values["pairs_per_group"],
-        batch_size=values["batch_size"],
-        max_length=values["max_length"],
-        backend=values["backend"],
-        fail_on_change=values["fail_on_change"],
-        trust_remote_code=values["trust_remote_code"],
-        pretrained=values["pretrained"],
-        held_out=values["held_out"],
         held_out_docids=(tuple(d.strip() for d in held_out_docids.split(",") if d.strip())
                          if held_out_docids else None),
-        rank_over=values["rank_over"],
-        mean_split=values["mean_split"],
-        analysis_queries=values["analysis_queries"],
         values=values,
+        **{name: values[name] for name in plain},
     )
 
 

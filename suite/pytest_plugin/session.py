@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,12 +13,21 @@ import pytest
 
 from suite.core.catalog import Catalog, ModelKind
 from suite.core.claims import Claim, Settings
+from suite.core.collections import CollectionError
+from suite.core.models import ModelError
 from suite.core.results import ClaimResult, Verdict
-from suite.core.runs import add_claim_result, add_method_check, save_run
+from suite.core.runs import add_claim_result, add_method_check, save_run, shareable
 from suite.core.study import Study
 from suite.pytest_plugin.options import ClaimsOptions
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A load that failed: remembered, so the targets sharing it fail alike without trying again."""
+
+    error: Exception
 
 
 @dataclass
@@ -25,7 +35,8 @@ class ClaimsSession:
     """Options, the embedded catalog, the run being written, and what is loaded once per session.
 
     Each evaluated claim and method check is written to the run JSON at once (atomically), so an
-    interrupted session keeps what it measured."""
+    interrupted session keeps what it measured. With ``--claims-share`` what is written leaves out
+    local paths and the platform (:meth:`written`)."""
 
     config: pytest.Config
     options: ClaimsOptions
@@ -34,29 +45,73 @@ class ClaimsSession:
     run_path: Path
     baseline: Path | None = None  # the run --claims-compare names, checked at configure
     memo: dict[Any, Any] = field(default_factory=dict)
-    kinds: dict[str, ModelKind] = field(default_factory=dict)
+    kinds: dict[str, ModelKind | ModelError] = field(default_factory=dict)  # a failed check is not retried
 
     @property
     def settings(self) -> Settings:
         return self.options.settings
 
+    def check_models(self) -> None:
+        """Check every model spec (each ``--claims-model`` and the GR companions) as far as the catalog can
+        without loading weights, and every collection spec by its names; whatever cannot serve is one usage error naming each spec and why, before
+        any claim runs, rather than a traceback or an error per test later."""
+        options = self.options
+        companions = (("--claims-pretrained", options.pretrained), ("--claims-held-out", options.held_out))
+        problems = [self._problem("--claims-model", spec, None) for spec in options.models]
+        problems += [self._problem(flag, spec, ModelKind.GENERATIVE) for flag, spec in companions if spec]
+        if not options.collections_given:
+            problems += [f"--claims-model {spec}: give --claims-collection (the collection its document ids index)"
+                         for spec in options.models
+                         if self.kinds.get(spec) is ModelKind.GENERATIVE and self.catalog.embedded_model(spec) is None]
+        problems += [self._collection_problem(spec) for spec in options.collections]
+        problems = [problem for problem in problems if problem]
+        if problems:
+            raise pytest.UsageError(" ".join("; ".join(problems).split()))
+
+    def _problem(self, flag: str, spec: str, needed: ModelKind | None) -> str | None:
+        """Why ``spec`` cannot serve (None if it can); each spec is checked once a session."""
+        if spec not in self.kinds:
+            try:
+                self.kinds[spec] = self.catalog.model_kind(spec, trust_remote_code=self.options.trust_remote_code,
+                                                           allow_pickle=self.options.allow_pickle)
+            except ModelError as error:
+                self.kinds[spec] = error
+        kind = self.kinds[spec]
+        if isinstance(kind, ModelError):
+            return f"{flag} {kind}"
+        if needed is not None and kind is not needed:
+            return f"{flag} {spec}: a {kind.value} model, where a {needed.value} (T5-family) one is needed"
+        return None
+
+    def _collection_problem(self, spec: str) -> str | None:
+        """Why a collection spec cannot serve (None if it can), judged by names alone."""
+        try:
+            self.catalog.check_collection(spec)
+        except CollectionError as error:
+            return f"--claims-collection {spec}: {error}"
+        return None
+
     def targets_of(self, kind: ModelKind) -> list[tuple[str, str | None]]:
         """(model, collection) pairs of the models of ``kind``; a generative model's own collection
         is ``None`` unless collections were given on the command line."""
-        for spec in self.options.models:
-            if spec not in self.kinds:
-                self.kinds[spec] = self.catalog.model_kind(spec, trust_remote_code=self.options.trust_remote_code)
+        self.check_models()
         chosen = [m for m in self.options.models if self.kinds[m] is kind]
         if kind is ModelKind.GENERATIVE and not self.options.collections_given:
             return [(m, None) for m in chosen]
         return [(m, c) for m in chosen for c in self.options.collections]
 
     def remember(self, key: Any, make: Callable[[], T]) -> T:
-        """One model or collection per session, however many targets share it."""
+        """One model or collection per session, however many targets share it; a failure is remembered too."""
         if key not in self.memo:
-            with self.visible():
-                self.memo[key] = make()
-        return self.memo[key]
+            try:
+                with self.visible():
+                    self.memo[key] = make()
+            except Exception as error:
+                self.memo[key] = _Failed(error)
+        value = self.memo[key]
+        if isinstance(value, _Failed):
+            raise value.error
+        return value
 
     @contextlib.contextmanager
     def visible(self) -> Iterator[None]:
@@ -68,24 +123,51 @@ class ClaimsSession:
         with capture.global_and_fixture_disabled():
             yield
 
+    @cached_property
+    def local_places(self) -> dict[str, str]:
+        """This session's local paths and what a shared run shows instead: a model, collection or baseline
+        path its last component, the cache and output folders a placeholder, the project and working
+        folders ``.``, the home folder ``~``."""
+        options = self.options
+        places = {str(Path.home()): "~", str(self.config.rootpath): ".", str(self.config.invocation_params.dir): "."}
+        for folder, shown in ((options.cache_dir, "<cache-dir>"), (options.output_dir, "<output-dir>")):
+            places.update(dict.fromkeys({str(folder), str(folder.resolve())}, shown))
+        specs = (*options.models, *options.collections, options.pretrained, options.held_out, options.compare,
+                 self.baseline)
+        for spec in specs:
+            if spec is not None and Path(spec).exists():
+                path = Path(spec).resolve()
+                places.update(dict.fromkeys({str(spec), str(Path(spec).absolute()), str(path)}, path.name))
+        return places
+
+    def written(self) -> dict[str, Any]:
+        """The run as it is written: as measured, or with ``--claims-share`` without local paths and platform."""
+        return shareable(self.run, self.local_places) if self.options.share else self.run
+
+    def save(self) -> dict[str, Any]:
+        """Write the run (atomically); returns what was written."""
+        run = self.written()
+        save_run(run, self.run_path)
+        return run
+
     def add_target(self, model: dict[str, Any], collection: dict[str, Any]) -> None:
         entry = {"model": model, "collection": collection}
         if entry not in self.run["targets"]:
             self.run["targets"].append(entry)
-            save_run(self.run, self.run_path)
+            self.save()
 
     def evaluate(self, claim: Claim, study: Study) -> ClaimResult:
         """Measure ``claim`` on ``study`` and store the result in the run at once."""
         with self.visible():
             result = claim.evaluate(study, self.settings)
         add_claim_result(self.run, result.to_dict())
-        save_run(self.run, self.run_path)
+        self.save()
         return result
 
     def record_check(self, check: dict[str, Any]) -> dict[str, Any]:
         """Store a method check in the run at once; returns it."""
         add_method_check(self.run, check)
-        save_run(self.run, self.run_path)
+        self.save()
         return check
 
 

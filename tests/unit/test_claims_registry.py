@@ -207,7 +207,7 @@ def test_a_misspelt_claim_fails_collection(pytester):
     text = (CLAIMS_DIR / "generative.toml").read_text()
     (claims / "generative.toml").write_text(text.replace("params = { boundary = 0.15, expected_single",
                                                          "params = { boundry = 0.15, expected_single"))
-    result = pytester.runpytest_inprocess("claims", "--collect-only", "-q", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("claims", "--collect-only", "-q", "-p", "no:cacheprovider", "--import-mode=importlib")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([
         "*generative.toml: claim GR-4: unknown parameter 'boundry' for measurement 'single_layers'*",
