@@ -123,4 +123,5 @@ def test_bad_option_values_are_usage_errors(project: pytest.Pytester):
 
 def test_unknown_model_is_a_clear_error(project: pytest.Pytester):
     result = run_claims(project, "-k", "CE-1", model="embedded:no-such-model")
-    assert "unknown embedded model 'no-such-model'" in result.stdout.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # refused before collection, not an error per test
+    assert "--claims-model embedded:no-such-model: unknown embedded model 'no-such-model'" in result.stderr.str()
