@@ -18,8 +18,8 @@ import numpy as np
 
 from suite.core import stats
 from suite.core.claims import Settings
-from suite.core.collections import build_reranking_set
 from suite.core.method_checks import Check, method_check, one_thread
+from suite.core.reranking import build_reranking_set
 from suite.cross_encoder.analyses import decomposition, query_key
 from suite.cross_encoder.interventions import (
     Direction,

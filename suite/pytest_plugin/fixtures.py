@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from suite.core.catalog import BuiltModel
-from suite.core.collections import Collection, CollectionError, build_reranking_set
+from suite.core.collections import Collection, CollectionError
 from suite.core.models import ModelError
+from suite.core.reranking import build_reranking_set
 from suite.cross_encoder.method_checks import PlantedSetup, planted_setup
 from suite.cross_encoder.model import CrossEncoder
 from suite.cross_encoder.study import CrossEncoderStudy

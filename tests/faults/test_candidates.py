@@ -16,13 +16,8 @@ import ir_datasets
 import pytest
 
 from reports import render_report
-from suite.core.collections import (
-    Collection,
-    CollectionError,
-    build_reranking_set,
-    load_collection,
-    load_local_directory,
-)
+from suite.core.collections import Collection, CollectionError, load_collection, load_local_directory
+from suite.core.reranking import build_reranking_set
 from suite.core.runs import load_run, new_run, save_run
 
 DOCS = {"a": "cats chase dogs", "b": "dogs bark at cats", "c": "a cat sleeps", "d": "dogs dig", "e": "cats purr",

@@ -14,7 +14,6 @@ from suite.core.collections import (
     Collection,
     CollectionError,
     Group,
-    build_reranking_set,
     collection_counts,
     load_collection,
     load_ir_datasets,
@@ -23,6 +22,7 @@ from suite.core.collections import (
     read_trec_run,
     write_trec_run,
 )
+from suite.core.reranking import build_reranking_set
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

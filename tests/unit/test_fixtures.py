@@ -14,8 +14,9 @@ from fixtures.embedded import (
 )
 from fixtures.synthetic import ATTRIBUTES, synthetic_collection
 from suite.core.bm25 import tokenize
-from suite.core.collections import CollectionError, build_reranking_set
+from suite.core.collections import CollectionError
 from suite.core.models import ModelError
+from suite.core.reranking import build_reranking_set
 
 
 def test_generation_is_deterministic_and_splits_entities():
