@@ -160,7 +160,7 @@ def render_data(value: Any, depth: int = 0) -> str:
             return f'<span class="list">{shown}{more}</span>'
         if all(isinstance(v, (list, tuple)) and all(_scalar(x) for x in v) for v in items) and len(items) <= 60:
             body = "".join("<tr>" + "".join(f'<td class="num">{plain(x)}</td>' for x in row) + "</tr>" for row in items)
-            return f'<table class="matrix"><tbody>{body}</tbody></table>'
+            return f'<div class="scroll"><table class="matrix"><tbody>{body}</tbody></table></div>'
         if all(isinstance(v, dict) for v in items) and len(items) <= 100:
             columns: list[str] = []
             for record in items:
@@ -169,7 +169,8 @@ def render_data(value: Any, depth: int = 0) -> str:
             body = "".join(
                 "<tr>" + "".join(f"<td>{render_data(r.get(c), depth + 1)}</td>" for c in columns) + "</tr>" for r in items
             )
-            return f'<table class="small"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+            table = f'<table class="small"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+            return f'<div class="scroll">{table}</div>'
         shown = "".join(f"<li>{render_data(v, depth + 1)}</li>" for v in items[:50])
         more = f'<li class="muted">… {len(items) - 50} more</li>' if len(items) > 50 else ""
         return f'<ol class="data">{shown}{more}</ol>'

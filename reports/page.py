@@ -1,5 +1,6 @@
-"""The report page: its sections (header, verdict summary, comparison with an earlier run,
-setup, one card per claim, method checks, verdict rules) and the page around them.
+"""The report page: its sections (header, claims x targets matrix, verdict summary, comparison
+with an earlier run, setup, one card per claim, method checks, verdict rules) and the page
+around them.
 
 The page needs nothing but itself: the CSS and the little JavaScript it has (table sorting,
 opening collapsed sections before printing) are read from ``reports/static`` and inlined,
@@ -15,7 +16,7 @@ import json
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from reports.figures import FIGURE_RENDERERS, render_figure
 from reports.formatting import (
@@ -212,9 +213,9 @@ def _setup(run: dict[str, Any]) -> str:
         f'<th>Excluded queries{" and candidates" if any_candidates else ""}</th><th>Other</th></tr></thead>'
         f'<tbody>{"".join(collection_rows) or "<tr><td colspan=5 class=muted>no targets recorded</td></tr>"}</tbody></table></div>'
         f'<h3>Options</h3><ul class="words">{"".join(words)}</ul>'
-        '<div class="cols"><div><table class="kvtable"><tbody>'
+        '<div class="cols"><div class="scroll"><table class="kvtable"><tbody>'
         f"{option_rows}</tbody></table></div>"
-        '<div><table class="kvtable"><tbody>'
+        '<div class="scroll"><table class="kvtable"><tbody>'
         + "".join(f"<tr><th>{esc(k)}</th><td>{render_data(v)}</td></tr>" for k, v in env_other.items())
         + "</tbody></table>"
         '<table class="kvtable packages"><thead><tr><th>Package</th><th>Version</th></tr></thead>'
@@ -276,6 +277,130 @@ def _summary(run: dict[str, Any]) -> str:
     )
 
 
+# A result's identity across runs, as suite.core.runs.result_key spells it.
+ResultKey = tuple[str, str, str]
+
+MARK_NAMES = {"mark-changed": "verdict changed", "mark-new": "new result", "mark-missing": "result missing"}
+
+
+class _Mark(NamedTuple):
+    """How one result differs from the baseline run: a css class (a key of MARK_NAMES), a few words for the
+    cell, and the whole story for its title."""
+
+    css: str
+    text: str
+    title: str
+
+
+def _wrappable(text: Any) -> str:
+    """Escaped text that may break after each "/" and ":", so long model and collection ids wrap at their parts."""
+    return esc(text).replace("/", "/<wbr>").replace(":", ":<wbr>")
+
+
+def _baseline_marks(comparison: dict[str, Any] | None) -> dict[ResultKey, _Mark]:
+    """The results of this run (and the baseline's missing from it) that differ from the baseline, by
+    (claim_id, model, collection); unchanged results are absent."""
+    marks: dict[ResultKey, _Mark] = {}
+    if not comparison:
+        return marks
+    for change in comparison.get("changes") or []:
+        if change.get("verdict_changed"):
+            before, after = change.get("verdict_before"), change.get("verdict_after")
+            key = (str(change.get("claim_id")), str(change.get("model_after")), str(change.get("collection_after")))
+            marks[key] = _Mark("mark-changed", f"changed, was {before}", f"changed: {before} → {after}")
+    for entry in comparison.get("only_in_current") or []:
+        if isinstance(entry, dict):
+            key = (str(entry.get("claim_id")), str(entry.get("model")), str(entry.get("collection")))
+            marks[key] = _Mark("mark-new", "new", "new: no result in the baseline run")
+    for entry in comparison.get("only_in_baseline") or []:
+        if isinstance(entry, dict):
+            key = (str(entry.get("claim_id")), str(entry.get("model")), str(entry.get("collection")))
+            verdict = entry.get("verdict")
+            marks[key] = _Mark("mark-missing", f"missing, was {verdict}",
+                               f"missing: {verdict} in the baseline run, no result in this one")
+    return marks
+
+
+def _matrix_cell(key: ResultKey, claims: list[dict[str, Any]], index: int | None, mark: _Mark | None) -> str:
+    """One claim on one target: its verdict and headline value linking to its card, or "not run"."""
+    claim_id, model, collection = key
+    verdict = claims[index].get("verdict") if index is not None else None
+    title = f"{claim_id} on {model} @ {collection}: {verdict if index is not None else 'not run'}"
+    if mark:
+        title += f"; {mark.title}"
+    mark_html = f'<span class="mark">{esc(mark.text)}</span>' if mark else ""
+    kind = "not-run" if index is None else f'{VERDICT_CLASS.get(str(verdict), "v-other")}-cell'
+    classes = f"{kind} {mark.css}" if mark else kind
+    if index is None:
+        return f'<td class="{classes}" title="{esc(title)}">not run{mark_html}</td>'
+    return (
+        f'<td class="{classes}" title="{esc(title)}">'
+        f'<a href="#claim-{index}">{badge(verdict)}'
+        f'<span class="effect">{_measured_summary(claims[index])[0]}</span></a>'
+        f"{mark_html}</td>"
+    )
+
+
+def _matrix_legend(comparison: dict[str, Any], marks: dict[ResultKey, _Mark], grid: set[ResultKey]) -> str:
+    """What the outlines mean, only those the matrix shows, and a count of baseline results it has no cell for."""
+    shown = {mark.css for key, mark in marks.items() if key in grid}
+    keys = " ".join(f'<span class="mark-key {css}">{words}</span>' for css, words in MARK_NAMES.items() if css in shown)
+    off_grid = sum(1 for key in marks if key not in grid)
+    text = f"Against baseline run <code>{esc(comparison.get('baseline_run_id', '?'))}</code>: "
+    text += keys or "no verdict changed, no result new or missing"
+    if off_grid:
+        text += (f'; {off_grid} more result{"s" if off_grid != 1 else ""} of the baseline on claims or targets '
+                 'this run did not run (see <a href="#comparison">the comparison</a>)')
+    return f'<p class="muted small">{text}.</p>'  # not a .hint, which print hides: it explains the outlines
+
+
+def _matrix(run: dict[str, Any]) -> str:
+    """Every verdict at a glance, first: one row per claim, one column per model @ collection target.
+
+    With many models the one-row-per-result table is long; the matrix shows which claims hold
+    where, each cell with the summary table's headline value and a link to its card, and marks
+    what differs from the baseline of ``--claims-compare``.
+    """
+    claims = run.get("claims", [])
+    if not claims:
+        return (
+            '<section id="matrix"><h2>Claims and targets</h2>'
+            '<p class="muted">No claim results in this run.</p></section>'
+        )
+    titles: dict[str, str] = {}  # claim id -> title, in the order the results appear
+    targets: list[tuple[str, str]] = []
+    results: dict[ResultKey, int] = {}  # -> index in run["claims"], the card's anchor
+    for index, claim in enumerate(claims):
+        claim_id, model, collection = str(claim.get("claim_id")), str(claim.get("model")), str(claim.get("collection"))
+        titles.setdefault(claim_id, str(claim.get("title", "")))
+        if (model, collection) not in targets:
+            targets.append((model, collection))
+        results.setdefault((claim_id, model, collection), index)
+    marks = _baseline_marks(run.get("comparison"))
+    head = "".join(
+        f'<th class="target" scope="col" title="{esc(model)} @ {esc(collection)}"><code>{_wrappable(model)}</code>'
+        f'<span class="collection"><span class="muted">@</span> <code>{_wrappable(collection)}</code></span></th>'
+        for model, collection in targets
+    )
+    rows = "".join(
+        f'<tr><th scope="row"><strong>{esc(claim_id)}</strong><span class="title">{esc(title)}</span></th>'
+        + "".join(_matrix_cell(key, claims, results.get(key), marks.get(key))
+                  for key in ((claim_id, model, collection) for model, collection in targets))
+        + "</tr>"
+        for claim_id, title in titles.items()
+    )
+    grid = {(claim_id, model, collection) for claim_id in titles for model, collection in targets}
+    legend = _matrix_legend(run["comparison"], marks, grid) if run.get("comparison") else ""
+    return (
+        '<section id="matrix"><h2>Claims and targets</h2>'
+        '<p class="hint">One row per claim, one column per model @ collection: the verdict and the headline value '
+        "(measured [CI], or the tally over several comparisons); a cell links to its claim card.</p>"
+        f"{legend}"
+        f'<div class="scroll"><table class="claims-matrix"><thead><tr><th scope="col">Claim</th>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table></div></section>"
+    )
+
+
 def _comparison_rows(claim: dict[str, Any]) -> str:
     """A claim's comparisons as table rows: measured, reference, effect, test, p values, power, verdict."""
     rows = []
@@ -291,8 +416,9 @@ def _comparison_rows(claim: dict[str, Any]) -> str:
             f'<td class="num" data-sort="{sort_key(c.get("reference"))}">{num(c.get("reference"))}</td>'
             f'<td class="num" data-sort="{sort_key(c.get("effect"))}">{num(c.get("effect"), signed=True)}</td>'
             f'<td class="num" data-sort="{sort_key(c.get("effect_size"))}">'
-            f'{(esc(size_name) + " ") if size_name else ""}{num(c.get("effect_size"), 2, signed=True)}</td>'
-            f'<td class="nowrap">{esc(c.get("test", ""))}</td>'
+            f'{f"<span class=muted>{esc(size_name)}</span><br>" if size_name else ""}'
+            f'{num(c.get("effect_size"), 2, signed=True)}</td>'
+            f'<td class="test">{esc(c.get("test", ""))}</td>'
             f'<td class="num" data-sort="{sort_key(c.get("p_value"))}">{pval(c.get("p_value"))}</td>'
             f'<td class="num" data-sort="{sort_key(c.get("p_corrected"))}">{pval(c.get("p_corrected"))}</td>'
             f'<td class="num">{num(c.get("n"))}</td>'
@@ -435,8 +561,8 @@ def _comparison(run: dict[str, Any]) -> str:
                 for k, v in entries.items()
             )
             diffs += (
-                f'<h3>{name}</h3><table class="kvtable"><thead><tr><th></th><th>Baseline</th><th>This run</th></tr></thead>'
-                f"<tbody>{body}</tbody></table>"
+                f'<h3>{name}</h3><div class="scroll"><table class="kvtable"><thead><tr><th></th><th>Baseline</th>'
+                f"<th>This run</th></tr></thead><tbody>{body}</tbody></table></div>"
             )
     if comparison.get("option_changes"):
         diffs = (
@@ -529,10 +655,12 @@ def render_report(run: dict[str, Any]) -> str:
     title = f"Claims report · {run.get('run_id', '?')}"
     sections = [
         _section(_header, run),
-        '<nav class="toc"><a href="#setup">Setup</a><a href="#summary">Verdicts</a><a href="#claims">Claims</a>'
+        '<nav class="toc"><a href="#matrix">Matrix</a><a href="#summary">Verdicts</a>'
         + ('<a href="#comparison">Comparison</a>' if run.get("comparison") else "")
+        + '<a href="#setup">Setup</a><a href="#claims">Claims</a>'
         + ('<a href="#method-checks">Method checks</a>' if run.get("method_checks") else "")
         + '<a href="#rules">Verdict rules</a></nav>',
+        _section(_matrix, run),
         _section(_summary, run),
         _section(_comparison, run),
         _section(_setup, run),

@@ -17,6 +17,7 @@ Chromium's own stderr noise never reaches the result; its tail is kept for diagn
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -58,6 +59,7 @@ class BrowserCheck:
     warnings: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # URLs the page asked for besides itself
     loaded: bool = True
+    probe: Any = None  # what the ``probe`` expression evaluated to after the load
     browser_log: str = field(default="", repr=False)  # tail of Chromium's stderr, for diagnosing the browser itself
 
 
@@ -147,12 +149,18 @@ def check_renders(
     timeout: float = 30.0,
     settle: float = 0.5,
     chromium: str | None = None,
+    width: int | None = None,
+    probe: str | None = None,
+    screenshot: str | os.PathLike[str] | None = None,
 ) -> BrowserCheck:
     """Load ``html_path`` in headless Chromium and collect the page's console errors.
 
     Waits for the load event, then ``settle`` seconds for late errors (timers). ``ok`` is
     True when the page loaded, logged no error, threw nothing and requested nothing
-    besides itself. Raises :class:`FileNotFoundError` when there is no Chromium and
+    besides itself. Layout depends on the window, so ``width`` (CSS pixels) fixes the
+    viewport's; ``probe``, a JavaScript expression, is then evaluated on the laid-out page
+    and its JSON value returned as ``probe``; ``screenshot`` saves the whole page as a PNG
+    for a person to look at. Raises :class:`FileNotFoundError` when there is no Chromium and
     :class:`BrowserError` when it does not answer within ``timeout`` seconds.
     """
     binary = chromium or find_chromium()
@@ -192,12 +200,16 @@ def check_renders(
     warnings: list[str] = []
     requests: list[str] = []
     title: str | None = None
+    probed: Any = None
     loaded = False
     try:
         target = pipe.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Runtime", "Log", "Page", "Network"):
             pipe.call(f"{domain}.enable", session=session)
+        if width is not None:
+            pipe.call("Emulation.setDeviceMetricsOverride",
+                      {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
         pipe.events.clear()  # about:blank's own events are not the page's
         navigation = pipe.call("Page.navigate", {"url": url}, session=session)
         if navigation.get("errorText"):
@@ -218,6 +230,15 @@ def check_renders(
         if loaded:
             result = pipe.call("Runtime.evaluate", {"expression": "document.title", "returnByValue": True}, session=session)
             title = (result.get("result") or {}).get("value")
+            if probe is not None:
+                result = pipe.call("Runtime.evaluate", {"expression": probe, "returnByValue": True}, session=session)
+                if "exceptionDetails" in result:
+                    errors.append(f"probe failed: {_describe_exception(result['exceptionDetails'])}")
+                probed = (result.get("result") or {}).get("value")
+            if screenshot is not None:
+                image = pipe.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
+                                  session=session)
+                Path(screenshot).write_bytes(base64.b64decode(image["data"]))
         else:
             errors.append(f"the page did not finish loading within {timeout:.0f} s")
         for event in pipe.events:
@@ -264,6 +285,7 @@ def check_renders(
         warnings=list(dict.fromkeys(warnings)),
         requests=list(dict.fromkeys(requests)),
         loaded=loaded,
+        probe=probed,
         browser_log=log[-4000:],
     )
 
@@ -320,8 +342,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m tests.browser", description=__doc__.splitlines()[0])
     parser.add_argument("page", type=Path)
+    parser.add_argument("--width", type=int, help="viewport width in CSS pixels")
+    parser.add_argument("--screenshot", type=Path, help="save the whole page as this PNG")
     args = parser.parse_args(argv)
-    check = check_renders(args.page)
+    check = check_renders(args.page, width=args.width, screenshot=args.screenshot)
     print(f"ok: {check.ok}  title: {check.title!r}  loaded: {check.loaded}")
     for line in check.console_errors:
         print(f"error: {line}")

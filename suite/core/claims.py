@@ -129,12 +129,21 @@ class Claim:
     measurement: Measurement[Any]
     params: Any = field(default_factory=NoParams, hash=False, compare=False)
     declared_params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # Why this claim's verdict is not to be trusted below float32 (measured, see the README), or None.
+    reduced_precision: str | None = None
 
     def __str__(self) -> str:
         return self.id
 
     def evaluate(self, study: Study, settings: Settings) -> ClaimResult:
-        return self.measurement.function(self, self.params, study, settings)
+        result = self.measurement.function(self, self.params, study, settings)
+        placement = getattr(getattr(study, "model", None), "placement", None)
+        if placement is not None and placement.reduced_precision:
+            result.options["dtype"] = placement.dtype
+            if self.reduced_precision:
+                result.options["precision_warning"] = self.reduced_precision
+                result.reason = f"{result.reason} [{placement.dtype}: {self.reduced_precision}]"
+        return result
 
     def result(self, study: Study, settings: Settings, **fields: Any) -> ClaimResult:
         """A ClaimResult carrying this claim's declaration and the study's identity."""
@@ -178,6 +187,7 @@ def load_claims(path: str | Path, registry: Registry) -> list[Claim]:
         paper_value = entry.pop("paper_value", None)
         citation = entry.pop("citation", source.get("citation", ""))
         declared = entry.pop("params", {})
+        reduced_precision = entry.pop("reduced_precision", None)
         if entry:
             raise ClaimsFileError(f"{where}: unknown keys {sorted(entry)}")
         if name not in registry:
@@ -190,6 +200,7 @@ def load_claims(path: str | Path, registry: Registry) -> list[Claim]:
         claims.append(Claim(
             id=claim_id, title=title, statement=statement, paper=paper, paper_value=paper_value, figure=figure,
             citation=citation, measurement=measurement, params=params, declared_params=declared,
+            reduced_precision=reduced_precision,
         ))
     ids = [c.id for c in claims]
     if duplicates := sorted({i for i in ids if ids.count(i) > 1}):

@@ -165,7 +165,7 @@ def add_method_check(run: dict[str, Any], check: dict[str, Any]) -> dict[str, An
 # --------------------------------------------------------------------------- saving
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     """What json cannot write by itself: numpy scalars and arrays, enums, paths, sets."""
     if isinstance(value, Enum):
         return value.value
@@ -188,7 +188,7 @@ def save_run(run: dict[str, Any], path: str | os.PathLike[str]) -> Path:
 
     def dump(handle: IO[bytes]) -> None:  # streamed: a large run is never held twice in memory
         text = io.TextIOWrapper(handle, encoding="utf-8")
-        json.dump(run, text, indent=1, default=_json_default)
+        json.dump(run, text, indent=1, default=json_default)
         text.write("\n")
         text.flush()
         text.detach()

@@ -122,6 +122,11 @@ class StudyCache:
             return None
         return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}{suffix}"
 
+    def has(self, key: str, suffix: str = ".json") -> bool:
+        """Whether ``key`` is held in memory or on disk (an unreadable file is found out when read)."""
+        path = self.path(key, suffix)
+        return (key, suffix) in self._memory or (path is not None and path.exists())
+
     def vector(
         self, key: str, field: str, length: int, compute: Callable[[], np.ndarray], *, nan_as_null: bool = False
     ) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from suite.core.catalog import MODEL_TYPES, ModelKind, checkpoint_files, use_safetensors
+from suite.core.devices import Placement, halving_on_oom, token_batches
 from suite.core.models import ModelError, state_sha256
 from suite.cross_encoder.interventions import (
     ATTN_IMPLEMENTATION,
@@ -62,11 +63,13 @@ class Batch:
 class CrossEncoder:
     """A loaded cross-encoder: scoring, part-aware encoding and interventions."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, name: str, max_length: int = 512, max_query_tokens: int = 64):
+    def __init__(self, model: Any, tokenizer: Any, *, name: str, max_length: int = 512, max_query_tokens: int = 64,
+                 placement: Placement | None = None):
         num_labels = model.config.num_labels
         if num_labels not in (1, 2):
             raise ModelError(f"{name}: a cross-encoder needs a 1- or 2-logit head, this one has {num_labels}")
-        self.model = model.eval()
+        self.placement = placement or Placement()
+        self.model = model.eval().to(self.placement.torch_device, self.placement.torch_dtype)
         self.tokenizer = tokenizer
         self.name = name
         self.max_length = min(max_length, getattr(model.config, "max_position_embeddings", max_length))
@@ -83,10 +86,11 @@ class CrossEncoder:
         max_length: int = 512,
         trust_remote_code: bool = False,
         allow_pickle: bool = False,
+        placement: Placement | None = None,
     ) -> CrossEncoder:
         """Load a Hugging Face id or local directory under the loading policy (safetensors; a pickle
         checkpoint only with ``allow_pickle``; no remote code unless trusted), refusing a model the
-        interventions cannot reach."""
+        interventions cannot reach. ``placement``: device, dtype and token budget (default: CPU, float32)."""
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
         register()
@@ -108,12 +112,13 @@ class CrossEncoder:
                 attn_implementation=ATTN_IMPLEMENTATION,
                 trust_remote_code=trust_remote_code,
                 use_safetensors=safetensors,
+                dtype=(placement or Placement()).torch_dtype,
             )
         except (OSError, ValueError) as error:
             raise ModelError(f"cannot load model {spec!r}: {error}") from error
         tokenizer = AutoTokenizer.from_pretrained(spec, trust_remote_code=trust_remote_code)
         try:
-            encoder = cls(model, tokenizer, name=name or spec, max_length=max_length)
+            encoder = cls(model, tokenizer, name=name or spec, max_length=max_length, placement=placement)
         except TypeError as error:  # attention_layers: no self-attention module to intervene on
             raise ModelError(f"{spec}: {error}") from None
         encoder._check_interventions_reach(spec)
@@ -160,6 +165,8 @@ class CrossEncoder:
             "hidden": int(self.model.config.hidden_size),
             "logits": int(self.model.config.num_labels),
             "max_length": self.max_length,
+            "device": self.placement.device,
+            "dtype": self.placement.dtype,
         }
 
     # -- encoding -------------------------------------------------------------------
@@ -194,26 +201,30 @@ class CrossEncoder:
         return query[: offsets[self.query_token_limit - 1][1]]
 
     def batches(self, encoded: EncodedPairs, batch_size: int = 32) -> Iterable[Batch]:
-        """Length-sorted batches padded to their longest pair: the cheap way to run many pairs."""
+        """Length-sorted batches padded to their longest pair, at most ``batch_size`` pairs and the
+        placement's token budget each: the cheap way to run many pairs."""
+        for index in token_batches(encoded.lengths(), lambda: self.placement.max_tokens, batch_size):
+            yield self.batch(encoded, index)
+
+    def batch(self, encoded: EncodedPairs, index: np.ndarray) -> Batch:
+        """The pairs ``index`` padded to their longest, on the model's device."""
         import torch
 
-        order = np.argsort(encoded.lengths(), kind="stable")
+        width = max(len(encoded.input_ids[i]) for i in index)
         pad_id = self.tokenizer.pad_token_id or 0
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            width = max(len(encoded.input_ids[i]) for i in index)
+        device = self.placement.torch_device
 
-            def padded(rows: list[list[int]], fill: int) -> torch.Tensor:
-                return torch.tensor([row + [fill] * (width - len(row)) for row in rows], dtype=torch.long)
+        def padded(rows: list[list[int]], fill: int) -> torch.Tensor:
+            return torch.tensor([row + [fill] * (width - len(row)) for row in rows], dtype=torch.long, device=device)
 
-            inputs = {
-                "input_ids": padded([encoded.input_ids[i] for i in index], pad_id),
-                "attention_mask": padded([[1] * len(encoded.input_ids[i]) for i in index], 0),
-            }
-            if encoded.token_type_ids is not None:
-                inputs["token_type_ids"] = padded([encoded.token_type_ids[i] for i in index], 0)
-            parts = padded([encoded.parts[i] for i in index], -1)
-            yield Batch(index=index, inputs=inputs, parts=parts)
+        inputs = {
+            "input_ids": padded([encoded.input_ids[i] for i in index], pad_id),
+            "attention_mask": padded([[1] * len(encoded.input_ids[i]) for i in index], 0),
+        }
+        if encoded.token_type_ids is not None:
+            inputs["token_type_ids"] = padded([encoded.token_type_ids[i] for i in index], 0)
+        parts = padded([encoded.parts[i] for i in index], -1)
+        return Batch(index=index, inputs=inputs, parts=parts)
 
     # -- scoring --------------------------------------------------------------------
 
@@ -235,14 +246,19 @@ class CrossEncoder:
         import torch
         from tqdm.auto import tqdm
 
+        def forward(index: np.ndarray) -> np.ndarray:
+            batch = self.batch(encoded, index)
+            with intervening(self.model, batch.parts, interventions, backend=backend, layer_of=self.layer_of):
+                logits = self.model(**batch.inputs).logits
+            return self.logits_to_scores(logits.float()).double().cpu().numpy()
+
         scores = np.empty(len(encoded), dtype=np.float64)
-        batches = self.batches(encoded, batch_size)
-        total = -(-len(encoded) // batch_size)
-        with torch.inference_mode():
-            for batch in tqdm(batches, total=total, desc=progress, disable=progress is None, leave=False):
-                with intervening(self.model, batch.parts, interventions, backend=backend, layer_of=self.layer_of):
-                    logits = self.model(**batch.inputs).logits
-                scores[batch.index] = self.logits_to_scores(logits).double().numpy()
+        with torch.inference_mode(), tqdm(total=len(encoded), desc=progress, disable=progress is None,
+                                          leave=False, unit="pair") as bar:
+            for index in token_batches(encoded.lengths(), lambda: self.placement.max_tokens, batch_size):
+                for rows, values in halving_on_oom(self.placement, forward, index, what="batch of pairs"):
+                    scores[rows] = values
+                bar.update(len(index))
         return scores
 
     def score(self, pairs: Sequence[tuple[str, str]], interventions: Sequence[Intervention] = (), **kwargs) -> np.ndarray:

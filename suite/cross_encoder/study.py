@@ -8,8 +8,9 @@ The fingerprint hashes everything a score or an attention statistic depends on b
 intervention: the model (weights, config, tokenizer), how pairs are cut (maximum length, query
 token limit), the attention kernel the user chose (``sdpa`` and ``eager`` differ by about 1e-6),
 and every query and candidate with its text, so a collection whose texts change under the same
-ids misses the cache. The batch size is left out: it is chosen for memory, and padding and masking
-leave scores the same up to float rounding (about 4e-8 on MiniLM), as another thread count would.
+ids misses the cache. The batch size, token budget and device are left out: they are chosen for
+speed and memory, and leave scores the same up to float rounding (about 4e-8 on MiniLM), as another
+thread count would. The dtype is not: it is in the weights' hash.
 """
 
 from __future__ import annotations

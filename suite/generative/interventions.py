@@ -19,12 +19,9 @@ each cross-attention head's contribution (its slice of the concatenated head out
 its slice of the o-projection; the heads sum to the un-patched cross-attention output) and
 the MLP hidden activations (the input of ``wo``). Every hook is removed in a ``finally``.
 
-Cost (measured with ``benchmarks/test_generative_throughput.py``, 2 shared CPU cores): the
-27-condition patching grid (3 components x 3 stages x 3 methods) with one encoder pass per query
-and one decoder step per condition took 3.9 s for 60 queries on a model of the embedded
-default's shape (d_model 256, 4 encoder + 12 decoder layers, 31.5k vocabulary); re-running the
-whole model per condition took 12.5 s: 3.2x. The decoder step itself (12 layers on one token,
-the cross-attention keys/values of the query, the 31.5k-way unembedding) is what remains.
+A grid of conditions runs through :meth:`GenerativeRetriever.decode_conditions`, which stacks
+them in one forward pass per batch (``stacked=``, see :mod:`suite.generative.stacking`); its
+cost is measured by ``benchmarks/test_paper_shapes.py``.
 """
 
 from __future__ import annotations
@@ -228,24 +225,37 @@ def intervening(
     patches: Sequence[Patch],
     batch_index: np.ndarray,
     recording: Recording | None = None,
+    *,
+    stacked: Sequence[Sequence[Patch]] | None = None,
 ) -> Iterator[None]:
     """Install patch (and recording) hooks for one batch of queries; always removes them.
 
     ``batch_index``: the rows of the EncodedQueries in this batch, to pick model-patch values.
+    ``stacked``: instead of ``patches``, one list of patches per block of ``len(batch_index)`` rows:
+    the batch repeated once per condition, so several conditions share one forward pass.
     """
     import torch
 
     modules = decoder_modules(model)
     n_layers = len(modules)
     index = torch.as_tensor(np.asarray(batch_index, dtype=np.int64))
-    plan: dict[tuple[Component, int], Patch] = {}
-    for patch in patches:
-        for layer in patch.layers:
-            if not 0 <= layer < n_layers:
-                raise ValueError(f"patch {patch.key}: layer {layer} outside the decoder's 0-{n_layers - 1}")
-            if (patch.component, layer) in plan:
-                raise ValueError(f"two patches replace {patch.component.value} in layer {layer}")
-            plan[(patch.component, layer)] = patch
+    b = len(batch_index)
+    if stacked is not None and recording is not None:
+        raise ValueError("stacked conditions are not recorded: record one condition at a time")
+    conditions = [patches] if stacked is None else list(stacked)
+    # (component, layer) -> the rows each patch replaces (all rows when one condition runs)
+    plan: dict[tuple[Component, int], list[tuple[slice, Patch]]] = {}
+    for k, condition in enumerate(conditions):
+        rows = slice(None) if stacked is None else slice(k * b, (k + 1) * b)
+        seen: set[tuple[Component, int]] = set()
+        for patch in condition:
+            for layer in patch.layers:
+                if not 0 <= layer < n_layers:
+                    raise ValueError(f"patch {patch.key}: layer {layer} outside the decoder's 0-{n_layers - 1}")
+                if (patch.component, layer) in seen:
+                    raise ValueError(f"two patches replace {patch.component.value} in layer {layer}")
+                seen.add((patch.component, layer))
+                plan.setdefault((patch.component, layer), []).append((rows, patch))
 
     def replacement(patch: Patch, layer: int, like: torch.Tensor) -> torch.Tensor:
         if patch.method is Method.ZERO:
@@ -254,23 +264,32 @@ def intervening(
         if patch.values.shape[-1] != like.shape[-1]:
             raise ValueError(f"patch {patch.key}: values have width {patch.values.shape[-1]}, model {like.shape[-1]}")
         if patch.method is Method.MEAN:
-            vector = values[layer].to(like.dtype)
+            vector = values[layer].to(like.device, like.dtype)
             return vector.expand_as(like).clone()
         if int(index.max()) >= values.shape[0]:
             raise ValueError(f"patch {patch.key}: values for {values.shape[0]} queries, batch needs row {int(index.max())}")
-        rows = values[index, layer].to(like.dtype)  # [b, d]
+        rows = values[index, layer].to(like.device, like.dtype)  # [b, d]
         return rows[:, None, :].expand_as(like).clone()
 
+    def patched(tensor: torch.Tensor, layer: int, replaced: list[tuple[slice, Patch]]) -> torch.Tensor:
+        if stacked is None:
+            (_, patch), = replaced
+            return replacement(patch, layer, tensor)
+        out = tensor.clone()
+        for rows, patch in replaced:
+            out[rows] = replacement(patch, layer, tensor[rows])
+        return out
+
     def component_hook(component: Component, layer: int):
-        patch = plan.get((component, layer))
+        replaced = plan.get((component, layer))
 
         def hook(module, args, output):
             tensor = output[0] if isinstance(output, tuple) else output
-            if patch is not None:
-                tensor = replacement(patch, layer, tensor)
+            if replaced is not None:
+                tensor = patched(tensor, layer, replaced)
             if recording is not None:
                 recording.outputs[component][layer] = tensor[:, -1].detach().clone()
-            if patch is None:
+            if replaced is None:
                 return None
             return (tensor, *output[1:]) if isinstance(output, tuple) else tensor
 

@@ -12,7 +12,9 @@ Document-id tokens, in order of precedence:
 2. otherwise every token ADDED to the tokenizer (``get_added_vocab``) that is not a special
    token nor a T5 sentinel (``<extra_id_N>``), filtered by ``docid_pattern`` (a full-match
    regex) when given; the docid is the token string with its non-alphanumeric wrappers
-   stripped (``"<doc_17>"`` -> ``"doc_17"``, ``"@@42@@"`` -> ``"42"``).
+   stripped (``"<doc_17>"`` -> ``"doc_17"``, ``"@@42@@"`` -> ``"42"``), and with the
+   ``DOC_ID_`` prefix of the published AnReu/DSI-large-* checkpoints (``"@DOC_ID_629@"`` ->
+   ``"629"``).
 
 ``describe()["docid_rule"]`` says which rule applied. ``build.json`` (our own builds) may list
 ``train_qids``: queries seen in training, which studies exclude from evaluation.
@@ -29,11 +31,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from suite.core.catalog import MODEL_TYPES, ModelKind, checkpoint_files, use_safetensors
+from suite.core.devices import Placement, halving_on_oom, token_batches
 from suite.core.models import ModelError, state_sha256
 from suite.generative.interventions import (
     Component,
@@ -42,11 +45,14 @@ from suite.generative.interventions import (
     decoder_modules,
     intervening,
 )
+from suite.generative.stacking import block_outputs, sharing_keys, starting_at
 
 #: Architectures whose decoder blocks are [self-attention, cross-attention, MLP] as T5's are.
 SUPPORTED_MODEL_TYPES = MODEL_TYPES[ModelKind.GENERATIVE]
 SENTINEL = re.compile(r"<extra_id_\d+>")
+PUBLISHED_PREFIX = "DOC_ID_"  # AnReu/DSI-large-*: one token "@DOC_ID_<docid>@" per document
 RECORDABLE = frozenset({"residual", "outputs", "heads", "neurons"})
+K = TypeVar("K")
 
 
 @dataclass
@@ -95,7 +101,8 @@ class DecoderPass:
 
 
 def _strip_wrappers(token: str) -> str:
-    return re.sub(r"^[^0-9A-Za-z]+|[^0-9A-Za-z]+$", "", token) or token
+    stripped = re.sub(r"^[^0-9A-Za-z]+|[^0-9A-Za-z]+$", "", token) or token
+    return stripped.removeprefix(PUBLISHED_PREFIX) or stripped
 
 
 def docid_tokens_of(tokenizer: Any, directory: Path | None = None, pattern: str | None = None) -> tuple[dict[int, str], str]:
@@ -118,7 +125,8 @@ def docid_tokens_of(tokenizer: Any, directory: Path | None = None, pattern: str 
         if token in specials or SENTINEL.fullmatch(token) or (regex is not None and not regex.fullmatch(token)):
             continue
         out[int(token_id)] = _strip_wrappers(token)
-    rule = "added non-special tokens" + (f" matching {pattern!r}" if pattern else "") + ", docid = token without wrappers"
+    matching = f" matching {pattern!r}" if pattern else ""
+    rule = f"added non-special tokens{matching}, docid = token without wrappers or {PUBLISHED_PREFIX}"
     return dict(sorted(out.items())), rule
 
 
@@ -140,6 +148,7 @@ class GenerativeRetriever:
         train_qids: Iterable[str] = (),
         source: str | None = None,
         weights_format: str = "in memory",
+        placement: Placement | None = None,
     ):
         config = model.config
         if getattr(config, "model_type", None) not in SUPPORTED_MODEL_TYPES or not getattr(config, "is_encoder_decoder", False):
@@ -151,7 +160,8 @@ class GenerativeRetriever:
             self.modules = decoder_modules(model)
         except TypeError as error:
             raise ModelError(f"{name}: {error}") from error
-        self.model = model.eval()
+        self.placement = placement or Placement()
+        self.model = model.eval().to(self.placement.torch_device, self.placement.torch_dtype)
         self.tokenizer = tokenizer
         self.name = name
         self.source = source or name
@@ -195,10 +205,11 @@ class GenerativeRetriever:
         allow_pickle: bool = False,
         docid_pattern: str | None = None,
         attn_implementation: str = "eager",
+        placement: Placement | None = None,
     ) -> GenerativeRetriever:
         """Load a hub id or local directory under the loading policy: safetensors; a pickle checkpoint
-        (``pytorch_model.bin``) only with ``allow_pickle``, read by transformers' weights-only loader."""
-        import torch
+        (``pytorch_model.bin``) only with ``allow_pickle``, read by transformers' weights-only loader.
+        ``placement``: device, dtype and token budget (default: CPU, float32)."""
         from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
         text = str(spec)
@@ -215,7 +226,8 @@ class GenerativeRetriever:
             )
         safetensors = use_safetensors(text, checkpoint_files(text), allow_pickle=allow_pickle)
         try:
-            model = AutoModelForSeq2SeqLM.from_pretrained(text, use_safetensors=safetensors, dtype=torch.float32,
+            model = AutoModelForSeq2SeqLM.from_pretrained(text, use_safetensors=safetensors,
+                                                          dtype=(placement or Placement()).torch_dtype,
                                                           attn_implementation=attn_implementation,
                                                           trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as error:
@@ -227,7 +239,7 @@ class GenerativeRetriever:
         if directory is not None and (directory / "build.json").is_file():
             train_qids = [str(q) for q in json.loads((directory / "build.json").read_text()).get("train_qids", [])]
         return cls(model, tokenizer, name=name or text, docid_tokens=docid_tokens, docid_rule=rule,
-                   train_qids=train_qids, source=text, weights_format=weights_format)
+                   train_qids=train_qids, source=text, weights_format=weights_format, placement=placement)
 
     # -- shape ------------------------------------------------------------------------
 
@@ -292,6 +304,8 @@ class GenerativeRetriever:
             "decoder_start_token_id": self.start_token_id,
             "scale_decoder_outputs": self.scale_decoder_outputs,
             "train_qids": len(self.train_qids),
+            "device": self.placement.device,
+            "dtype": self.placement.dtype,
         }
 
     # -- encoder ----------------------------------------------------------------------
@@ -323,15 +337,23 @@ class GenerativeRetriever:
         hidden = np.zeros((n, width, self.d_model), dtype=np.float32)
         mask = np.zeros((n, width), dtype=np.int64)
         pad = self.config.pad_token_id or 0
-        with torch.inference_mode():
-            for start in tqdm(range(0, n, batch_size), desc=progress, disable=progress is None, leave=False):
-                rows = input_ids[start : start + batch_size]
-                w = max(len(r) for r in rows)
-                ids = torch.tensor([list(r) + [pad] * (w - len(r)) for r in rows], dtype=torch.long)
-                m = torch.tensor([[1] * len(r) + [0] * (w - len(r)) for r in rows], dtype=torch.long)
-                out = self.model.encoder(input_ids=ids, attention_mask=m).last_hidden_state
-                hidden[start : start + len(rows), :w] = (out * m[..., None]).float().numpy()
-                mask[start : start + len(rows), :w] = m.numpy()
+        device = self.placement.torch_device
+
+        def run(rows: np.ndarray) -> np.ndarray:
+            w = max(len(input_ids[i]) for i in rows)
+            ids = torch.tensor([list(input_ids[i]) + [pad] * (w - len(input_ids[i])) for i in rows], device=device)
+            m = torch.tensor([[1] * len(input_ids[i]) + [0] * (w - len(input_ids[i])) for i in rows], device=device)
+            out = self.model.encoder(input_ids=ids, attention_mask=m).last_hidden_state
+            return (out * m[..., None]).float().cpu().numpy()
+
+        lengths = [len(ids) for ids in input_ids]
+        with torch.inference_mode(), tqdm(total=n, desc=progress, disable=progress is None, leave=False) as bar:
+            for index in token_batches(lengths, lambda: self.placement.max_tokens, batch_size, sort=False):
+                for rows, out in halving_on_oom(self.placement, run, index, what="batch of queries"):
+                    hidden[rows, : out.shape[1]] = out
+                    for i in rows:
+                        mask[i, : lengths[i]] = 1
+                bar.update(len(index))
         return EncodedQueries(hidden, mask, source=self.name, source_sha256=self.weights_sha256)
 
     # -- decoder ----------------------------------------------------------------------
@@ -350,6 +372,27 @@ class GenerativeRetriever:
         ``record``: True for everything, or a subset of {"residual", "outputs", "heads", "neurons"}.
         The logits are the model's own forward (``model(encoder_outputs=..., decoder_input_ids=[[start]])``).
         """
+        return self.decode_conditions(encoded, {(): patches}, record=record, batch_size=batch_size,
+                                      progress=progress)[()]
+
+    def decode_conditions(
+        self,
+        encoded: EncodedQueries,
+        conditions: Mapping[K, Sequence[Patch]],
+        *,
+        record: bool | Iterable[str] = False,
+        batch_size: int = 64,
+        progress: str | None = None,
+    ) -> dict[K, DecoderPass]:
+        """:meth:`decode` under each condition (a list of patches), as one pass over the queries.
+
+        Batches are the outer loop: a batch's encoder states go to the device once, and the
+        cross-attention keys and values computed from them in its first forward serve every
+        condition (no decoder patch changes them). Without recording, the conditions of a batch run
+        stacked, as many per forward as the token budget holds, from their first patched layer on
+        (:mod:`suite.generative.stacking`): the decoder's weights are read once per stack, not once
+        per condition. Stacked rows may differ from a lone decode by float rounding.
+        """
         import torch
         from tqdm.auto import tqdm
 
@@ -362,8 +405,78 @@ class GenerativeRetriever:
         if wanted - RECORDABLE:
             raise ValueError(f"cannot record {sorted(wanted - RECORDABLE)}; choose from {sorted(RECORDABLE)}")
         n, L = len(encoded), self.n_layers
-        logits = np.empty((n, self.vocab_size), dtype=np.float32)
-        store: dict[str, Any] = {}
+        stores = {key: self._empty_store(n, wanted) for key in conditions}
+        logits = {key: np.empty((n, self.vocab_size), dtype=np.float32) for key in conditions}
+        lengths = encoded.mask.sum(axis=1)
+        device, dtype = self.placement.torch_device, self.placement.torch_dtype
+
+        # Several conditions and nothing recorded: the batch is repeated once per condition (as many as
+        # the token budget allows) so the conditions share one forward pass, and the blocks below the
+        # first patched layer of a stack return what one unpatched pass computed.
+        stacking = len(conditions) > 1 and not wanted
+        first_layer = {key: min((min(p.layers) for p in patches), default=L) for key, patches in conditions.items()}
+
+        def run(index: np.ndarray) -> dict[K, tuple[np.ndarray, Recording | None]]:
+            from transformers import DynamicCache, EncoderDecoderCache
+
+            b, width = len(index), int(lengths[index].max())
+            hidden = torch.from_numpy(encoded.hidden[index, :width]).to(device, dtype)
+            mask = torch.from_numpy(encoded.mask[index, :width]).to(device)
+            decoder_ids = torch.full((b, 1), self.start_token_id, dtype=torch.long, device=device)
+            cross_attention = DynamicCache()  # filled by the first forward, read by the others
+
+            def forward(copies: int = 1) -> Any:
+                return self.model(encoder_outputs=(hidden.repeat(copies, 1, 1),), attention_mask=mask.repeat(copies, 1),
+                                  decoder_input_ids=decoder_ids.repeat(copies, 1),
+                                  cache=EncoderDecoderCache(DynamicCache(), cross_attention), use_cache=True)
+
+            out: dict[K, tuple[np.ndarray, Recording | None]] = {}
+            if not stacking:
+                for key, patches in conditions.items():
+                    recording = Recording(L) if wanted else None
+                    with intervening(self.model, patches, index, recording):
+                        step = forward()
+                    out[key] = (step.logits[:, -1].float().cpu().numpy(), recording)
+                return out
+            unpatched = block_outputs(self.model, forward)
+            order = sorted(conditions, key=first_layer.__getitem__)
+            per_stack = max(1, self.placement.max_tokens // (b * width))
+            for start in range(0, len(order), per_stack):
+                keys = order[start : start + per_stack]
+                copies = len(keys)
+                with (sharing_keys(self.model),
+                      starting_at(self.model, unpatched, min(first_layer[key] for key in keys), copies),
+                      intervening(self.model, (), index, stacked=[conditions[key] for key in keys])):
+                    step = forward(copies)
+                logits = step.logits[:, -1].float().cpu().numpy()
+                for k, key in enumerate(keys):
+                    out[key] = (logits[k * b : (k + 1) * b], None)
+            return out
+
+        with torch.inference_mode(), tqdm(total=n, desc=progress, disable=progress is None, leave=False) as bar:
+            for index in token_batches(np.maximum(lengths, 1), lambda: self.placement.max_tokens, batch_size,
+                                       sort=False):
+                for rows, out in halving_on_oom(self.placement, run, index, what="batch of queries"):
+                    for key, (values, recording) in out.items():
+                        logits[key][rows] = values
+                        if recording is not None:
+                            self._store(recording, stores[key], rows)
+                bar.update(len(index))
+        return {
+            key: DecoderPass(
+                logits=logits[key],
+                patches=tuple(p.key for p in patches),
+                encoder=encoded.source,
+                residual=stores[key].get("residual"),
+                outputs=stores[key].get("outputs"),
+                head_outputs=stores[key].get("heads"),
+                neurons=stores[key].get("neurons"),
+            )
+            for key, patches in conditions.items()
+        }
+
+    def _empty_store(self, n: int, wanted: set[str]) -> dict[str, Any]:
+        L, store = self.n_layers, {}
         if "residual" in wanted:
             store["residual"] = np.empty((n, L + 1, self.d_model), dtype=np.float32)
         if "outputs" in wanted:
@@ -372,44 +485,25 @@ class GenerativeRetriever:
             store["heads"] = np.empty((n, L, self.n_heads, self.d_model), dtype=np.float32)
         if "neurons" in wanted:
             store["neurons"] = np.empty((n, L, self.d_ff), dtype=np.float32)
-        lengths = encoded.mask.sum(axis=1)
-        with torch.inference_mode():
-            for start in tqdm(range(0, n, batch_size), desc=progress, disable=progress is None, leave=False):
-                index = np.arange(start, min(n, start + batch_size))
-                width = int(lengths[index].max())
-                hidden = torch.from_numpy(encoded.hidden[index, :width])
-                mask = torch.from_numpy(encoded.mask[index, :width])
-                decoder_ids = torch.full((len(index), 1), self.start_token_id, dtype=torch.long)
-                recording = Recording(L) if wanted else None
-                with intervening(self.model, patches, index, recording):
-                    out = self.model(encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=decoder_ids,
-                                     use_cache=False)
-                logits[index] = out.logits[:, -1].float().numpy()
-                if recording is not None:
-                    self._store(recording, store, index)
-        return DecoderPass(
-            logits=logits,
-            patches=tuple(p.key for p in patches),
-            encoder=encoded.source,
-            residual=store.get("residual"),
-            outputs=store.get("outputs"),
-            head_outputs=store.get("heads"),
-            neurons=store.get("neurons"),
-        )
+        return store
 
     @staticmethod
     def _store(recording: Recording, store: dict[str, Any], index: np.ndarray) -> None:
+        """A batch's recorded tensors, stacked over layers on the device and brought to the host once."""
         import torch
 
+        def host(tensors: list[torch.Tensor]) -> np.ndarray:
+            return torch.stack(tensors, dim=1).float().cpu().numpy()
+
         if "residual" in store:
-            store["residual"][index] = torch.stack(recording.residual, dim=1).float().numpy()
+            store["residual"][index] = host(recording.residual)
         if "outputs" in store:
             for component, tensors in recording.outputs.items():
-                store["outputs"][component][index] = torch.stack(tensors, dim=1).float().numpy()
+                store["outputs"][component][index] = host(tensors)
         if "heads" in store:
-            store["heads"][index] = torch.stack(recording.heads, dim=1).float().numpy()
+            store["heads"][index] = host(recording.heads)
         if "neurons" in store:
-            store["neurons"][index] = torch.stack(recording.neurons, dim=1).float().numpy()
+            store["neurons"][index] = host(recording.neurons)
 
     # -- logit lens and ranks ---------------------------------------------------------
 
@@ -428,12 +522,13 @@ class GenerativeRetriever:
         out = np.empty((len(flat), self.vocab_size), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(flat), chunk):
-                v = torch.from_numpy(flat[start : start + chunk])
+                v = torch.from_numpy(flat[start : start + chunk]).to(self.placement.torch_device,
+                                                                    self.placement.torch_dtype)
                 if normed:
                     v = self.model.decoder.final_layer_norm(v)
                 if self.scale_decoder_outputs:
                     v = v * (self.d_model**-0.5)
-                out[start : start + chunk] = self.model.lm_head(v).float().numpy()
+                out[start : start + chunk] = self.model.lm_head(v).float().cpu().numpy()
         return out.reshape(*vectors.shape[:-1], self.vocab_size)
 
     def ranks(
@@ -477,3 +572,4 @@ class GenerativeRetriever:
     def targets_of(self, relevant: Iterable[Iterable[str]]) -> list[set[int]]:
         """Docid token sets for each query's relevant docids (docids the model does not index are dropped)."""
         return [{self.token_of[d] for d in docs if d in self.token_of} for docs in relevant]
+

@@ -9,8 +9,9 @@ encoder's model), so a rerun or a resumed run recomputes nothing it already meas
 fingerprint hashes everything a rank depends on besides the patch: the model (weights, config
 with its attention implementation and start token, tokenizer), its document-id tokens, the
 ranking settings (``rank_over``, ``mean_split``, ``seed``, ``max_length``) and every evaluated
-query with its text and relevant documents. The batch size is left out: it is chosen for memory,
-and padding and masking leave the numbers the same up to float rounding.
+query with its text and relevant documents. The batch size, the device and the stacking of grid
+conditions (:meth:`prefetch`) are left out: they are chosen for speed and memory, and leave the
+numbers the same up to float rounding. The dtype is in the model hash.
 
 Queries: those with a relevant document the model indexes, minus the ones its build saw in
 training (``train_qids``, counted). A seeded share (``mean_split``) is held apart: the mean
@@ -244,12 +245,7 @@ class GenerativeStudy:
             return np.empty(0)
         if not patches and encoder is None:
             return self.baseline_ranks[index]
-        key = " + ".join(sorted(p.key for p in patches)) or "no patch"
-        if encoder is not None:
-            # The whole model, not its weights alone: it tokenises the queries with its own tokenizer.
-            identity = model_sha256(encoder.weights_sha256, encoder.config, encoder.tokenizer)
-            key += f" | encoder {encoder.name}#{identity[:12]}"
-        key += f" | rows {hashlib.sha256(index.tobytes()).hexdigest()[:12]}"
+        key = self._condition_key(patches, index, encoder)
 
         def compute() -> np.ndarray:
             encoded = self.encoded.subset(index) if encoder is None else self.encode_with(encoder, index)
@@ -258,6 +254,41 @@ class GenerativeStudy:
             return self.model.ranks(passed.logits, [self.targets[i] for i in index], over=self.rank_over)
 
         return self.cache.vector(key, "ranks", len(index), compute, nan_as_null=True)
+
+    def prefetch(self, conditions: Sequence[Sequence[Patch]], *, rows: str | np.ndarray = "correct",
+                 label: str = "grid") -> None:
+        """Measure every condition not cached yet in one pass over the queries (see
+        :meth:`GenerativeRetriever.decode_conditions`: the encoder states and the cross-attention keys
+        and values of a batch serve all of them); :meth:`ranks` then reads them from the cache.
+
+        Conditions go in groups whose logits fit in about 1 GiB of host memory."""
+        index = self.rows(rows) if isinstance(rows, str) else np.asarray(rows, dtype=np.int64)
+        todo: dict[str, Sequence[Patch]] = {}
+        for patches in conditions:
+            key = self._condition_key(patches, index)
+            if patches and len(index) and not self.cache.has(key):
+                todo[key] = patches
+        group = max(1, 2**30 // (4 * len(index) * self.model.vocab_size)) if todo else 1
+        keys = list(todo)
+        targets = [self.targets[i] for i in index]
+        for start in range(0, len(keys), group):
+            chosen = {key: todo[key] for key in keys[start : start + group]}
+            passes = self.model.decode_conditions(
+                self.encoded.subset(index), chosen, batch_size=self.batch_size,
+                progress=f"{self.model.name}: {label} ({start + len(chosen)}/{len(keys)} conditions)")
+            for key, passed in passes.items():
+                ranks = self.model.ranks(passed.logits, targets, over=self.rank_over)
+                self.cache.vector(key, "ranks", len(index), lambda ranks=ranks: ranks, nan_as_null=True)
+
+    @staticmethod
+    def _condition_key(patches: Sequence[Patch], index: np.ndarray, encoder: GenerativeRetriever | None = None) -> str:
+        """What a condition's ranks are cached under: its patches, the swapped-in encoder and the rows."""
+        key = " + ".join(sorted(p.key for p in patches)) or "no patch"
+        if encoder is not None:
+            # The whole model, not its weights alone: it tokenises the queries with its own tokenizer.
+            identity = model_sha256(encoder.weights_sha256, encoder.config, encoder.tokenizer)
+            key += f" | encoder {encoder.name}#{identity[:12]}"
+        return key + f" | rows {hashlib.sha256(index.tobytes()).hexdigest()[:12]}"
 
     # -- the analysis pass -------------------------------------------------------------------
 

@@ -6,12 +6,26 @@ setups) and parametrizes the study fixtures over every model x collection target
 Embedded models come from plugins implementing ``pytest_claims_catalog`` (see :mod:`.hookspecs`).
 Each result is written to the run JSON as it is decided; at the end the run is compared with
 ``--claims-compare`` and rendered to HTML.
+
+``-n N`` (pytest-xdist) runs studies side by side and still writes one run and one report. Each
+claims item gets an ``xdist_group`` mark naming its study (a model x collection target, or a planted
+setup), and ``-n`` alone (xdist's ``load``) becomes ``loadgroup``, which sends a group whole to one
+worker: a study's model is loaded by one worker only, on that worker's device. Switching the mode at
+configure, rather than shipping a scheduler, reuses xdist's own grouping: the controller sees node ids
+only, which workers tag with their group under that mode (told so through ``workerinput``, since a
+worker re-parses the command line). A ``--dist`` other than ``load`` is kept. Workers write nothing:
+what each records travels on its test reports (``user_properties``); the controller merges it in
+collection order, not arrival order, and saves the run at once, so an interrupted ``-n`` run keeps
+what arrived and a finished one equals a one-process run's. The verdict summary, the comparison and
+the report are the controller's.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,13 +50,17 @@ from suite.pytest_plugin.fixtures import (
     planted_generative,
 )
 from suite.pytest_plugin.options import add_options, parse_options
-from suite.pytest_plugin.session import CLAIMS_KEY, RESULT_KEY, ClaimsSession
+from suite.pytest_plugin.session import CLAIMS_KEY, ORDER, RECORDS, RESULT_KEY, ClaimsSession
 
 __all__ = ["claims", "claims_session", "cross_encoder_study", "generative_study", "planted_cross_encoder",
            "planted_generative"]
 
 #: The study fixtures, each parametrized over the targets of one model kind through these fixture names.
 TARGET_FIXTURES = {"cross_encoder_target": ModelKind.CROSS_ENCODER, "generative_target": ModelKind.GENERATIVE}
+#: Setups the method checks share, each one study (an xdist group) of its own.
+PLANTED_FIXTURES = ("planted_cross_encoder", "planted_generative")
+_PHASES = ("setup", "call", "teardown")
+_LOADGROUP = "claims_loadgroup"  # workerinput: the controller schedules by xdist_group
 _LETTERS = {"SUPPORTED": "S", "CONTRADICTED": "C", "INCONCLUSIVE": "I"}
 
 
@@ -61,8 +79,35 @@ def pytest_configure(config: pytest.Config) -> None:
     catalog = Catalog()
     config.hook.pytest_claims_catalog(catalog=catalog)
     run = new_run(options.recorded(), environment_info())
-    config.stash[CLAIMS_KEY] = ClaimsSession(config=config, options=options, catalog=catalog, run=run,
-                                             run_path=default_run_path(options.output_dir, run), baseline=baseline)
+    worker = config.workerinput["workerid"] if hasattr(config, "workerinput") else None
+    session = ClaimsSession(config=config, options=options, catalog=catalog, run=run, worker=worker,
+                            run_path=default_run_path(options.output_dir, run), baseline=baseline)
+    config.stash[CLAIMS_KEY] = session
+    if worker is not None and config.workerinput.get(_LOADGROUP):
+        config.option.loadgroup = True  # what xdist reads to tag node ids with their group
+    elif getattr(config.option, "dist", "no") != "no":  # an xdist controller: see the module docstring
+        if config.option.dist == "load":
+            config.option.dist = "loadgroup"
+        config.pluginmanager.register(_Controller(session), "claims-controller")
+
+
+class _Controller:
+    """The xdist controller's part: tell workers the mode, merge what their test reports carry."""
+
+    def __init__(self, session: ClaimsSession) -> None:
+        self.session = session
+
+    def pytest_configure_node(self, node: Any) -> None:  # node: xdist's WorkerController
+        node.workerinput[_LOADGROUP] = self.session.config.option.dist == "loadgroup"
+
+    @pytest.hookimpl(tryfirst=True)  # before the terminal or junitxml see the report: the records are ours
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        properties = [(name, value) for name, value in report.user_properties]
+        records = [(name, value) for name, value in properties if name in RECORDS]
+        if records:
+            report.user_properties = [(name, value) for name, value in properties
+                                      if name not in RECORDS and name != ORDER]
+            self.session.receive(records, dict(properties)[ORDER])
 
 
 def _baseline_path(compare: str | None, output_dir: Path) -> Path | None:
@@ -96,26 +141,48 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(name, targets, ids=ids, scope="session")
 
 
+@pytest.hookimpl(tryfirst=True)  # an xdist worker reads the groups in its own (later) implementation
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the claims of a model kind no model of this session has (the GR claims when only
-    cross-encoders are named), rather than report each as skipped for an empty parameter set."""
+    cross-encoders are named), rather than report each as skipped for an empty parameter set; on an
+    xdist worker, mark each claims item with its study's group."""
     session = config.stash.get(CLAIMS_KEY, None)
     if session is None:
         return
     absent = {name for name, kind in TARGET_FIXTURES.items() if not session.targets_of(kind)}
-    if not absent:
-        return
-    kept, dropped = [], []
-    for item in items:
-        (dropped if absent & set(getattr(item, "fixturenames", ())) else kept).append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    if absent:
+        kept, dropped = [], []
+        for item in items:
+            (dropped if absent & set(getattr(item, "fixturenames", ())) else kept).append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+    if session.worker is not None:
+        for item in items:
+            group = _study_group(item)
+            if group is not None:
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _study_group(item: pytest.Item) -> str | None:
+    """The study an item runs on: its target (model x collection) or the planted setup it uses."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for name in TARGET_FIXTURES:
+        if name in params:
+            model, collection = params[name]
+            # loadgroup reads the group after the node id's last "@", and only past its last "]"
+            return re.sub(r"[@\]]", "_", f"{model}|{collection if collection is not None else 'own'}")
+    fixtures = getattr(item, "fixturenames", ())
+    return next((name for name in PLANTED_FIXTURES if name in fixtures), None)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
+    session = item.config.stash.get(CLAIMS_KEY, None)
+    records = session.take_records() if session is not None and session.worker is not None else []
+    if records:  # to the controller, placed where a one-process run would have recorded them
+        report.user_properties += [(ORDER, [item.session.items.index(item), _PHASES.index(call.when)]), *records]
     result = item.stash.get(RESULT_KEY, None)
     if call.when == "call" and result is not None:
         if report.failed and call.excinfo is not None and not call.excinfo.errisinstance(AssertionError):
@@ -135,7 +202,7 @@ def pytest_report_teststatus(report: pytest.CollectReport | pytest.TestReport, c
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(CLAIMS_KEY, None)
-    if state is None or not (state.run["claims"] or state.run.get("method_checks")):
+    if state is None or state.worker is not None or not (state.run["claims"] or state.run.get("method_checks")):
         return
     state.run["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     state.run["interrupted"] = exitstatus == pytest.ExitCode.INTERRUPTED
@@ -150,7 +217,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(CLAIMS_KEY, None)
-    if state is None or not state.run["claims"]:
+    if state is None or state.worker is not None or not state.run["claims"]:
         return
     write = terminalreporter.write_line
     terminalreporter.section("claim verdicts")

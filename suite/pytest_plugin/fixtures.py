@@ -13,6 +13,7 @@ import pytest
 
 from suite.core.catalog import BuiltModel
 from suite.core.collections import Collection, CollectionError
+from suite.core.devices import Placement
 from suite.core.models import ModelError
 from suite.core.reranking import build_reranking_set
 from suite.cross_encoder.method_checks import PlantedSetup, planted_setup
@@ -57,9 +58,9 @@ def cross_encoder_study(cross_encoder_target: tuple[str, str], claims_session: C
     def load() -> CrossEncoder:
         built = _built(claims_session, model_spec)
         if built is not None:
-            return CrossEncoder.load(built.path, name=model_spec)
+            return CrossEncoder.load(built.path, name=model_spec, placement=claims_session.placement)
         return CrossEncoder.load(model_spec, trust_remote_code=options.trust_remote_code,
-                                 allow_pickle=options.allow_pickle)
+                                 allow_pickle=options.allow_pickle, placement=claims_session.placement)
 
     model = claims_session.remember(("model", model_spec), load)
     model.max_length = min(model.max_length, options.max_length)
@@ -92,21 +93,21 @@ def cross_encoder_study(cross_encoder_target: tuple[str, str], claims_session: C
     return study
 
 
-def _load_generative(spec: str, name: str, trust: bool, allow_pickle: bool) -> GenerativeRetriever:
+def _load_generative(spec: str, name: str, trust: bool, allow_pickle: bool, placement: Placement) -> GenerativeRetriever:
     """A generative retriever; a companion without docid tokens (a pre-trained T5) is loaded as-is."""
     try:
-        return GenerativeRetriever.load(spec, name=name, trust_remote_code=trust, allow_pickle=allow_pickle)
+        return GenerativeRetriever.load(spec, name=name, trust_remote_code=trust, allow_pickle=allow_pickle,
+                                        placement=placement)
     except NoDocidTokens:
         pass
-    import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    model = AutoModelForSeq2SeqLM.from_pretrained(spec, attn_implementation="eager", dtype=torch.float32,
+    model = AutoModelForSeq2SeqLM.from_pretrained(spec, attn_implementation="eager", dtype=placement.torch_dtype,
                                                   trust_remote_code=trust)
     tokenizer = AutoTokenizer.from_pretrained(spec, trust_remote_code=trust)
     start = model.config.decoder_start_token_id if model.config.decoder_start_token_id is not None else 0
     return GenerativeRetriever(model, tokenizer, name=name, docid_tokens={int(start): "(none)"},
-                               docid_rule="companion without document ids", source=str(spec))
+                               docid_rule="companion without document ids", source=str(spec), placement=placement)
 
 
 def _held_out_docids(given: tuple[str, ...] | None, held_out: Path | str | None, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -141,7 +142,8 @@ def generative_study(generative_target: tuple[str, str | None], claims_session: 
     if collection_spec is None:
         raise pytest.UsageError(f"{model_spec}: give --claims-collection (the collection its document ids index)")
     model = claims_session.remember(
-        ("model", model_spec), lambda: _load_generative(str(paths["dsi"]), model_spec, trust, options.allow_pickle)
+        ("model", model_spec),
+        lambda: _load_generative(str(paths["dsi"]), model_spec, trust, options.allow_pickle, claims_session.placement),
     )
     companions, missing = {}, {}
     for companion in ("pretrained", "held_out"):
@@ -151,7 +153,8 @@ def generative_study(generative_target: tuple[str, str | None], claims_session: 
         try:
             companions[companion] = claims_session.remember(
                 ("model", path),
-                lambda c=companion, p=path: _load_generative(p, f"{c}:{p}", trust, options.allow_pickle),
+                lambda c=companion, p=path: _load_generative(p, f"{c}:{p}", trust, options.allow_pickle,
+                                                             claims_session.placement),
             )
         except (ModelError, OSError, ValueError) as error:
             missing[companion] = f"{path} could not be loaded ({error})"

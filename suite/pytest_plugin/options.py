@@ -8,6 +8,7 @@ A bad value is a one-line usage error at configure time, before any model is loa
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -66,7 +67,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("strict", None, False,
            "treat candidates without text, duplicate or unknown ids and non-finite first-stage scores as errors"),
     Option("pairs_per_group", int, 4, "relevant / hard / easy pairs per query whose attention is analysed"),
-    Option("batch_size", int, 32, "pairs per forward pass"),
+    Option("batch_size", int, 32, "at most this many pairs (or GR queries) per forward pass"),
+    Option("max_tokens", int, None,
+           "padded tokens per forward pass (default per device: cpu 16384, cuda 131072, mps 32768); out of "
+           "memory halves it and retries"),
+    Option("device", str, "auto", "where models run: auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N, mps"),
+    Option("dtype", str, "float32", "model precision (reduced precision moves scores: see the README)",
+           ("float32", "bfloat16", "float16")),
     Option("max_length", int, 512, "token budget of a pair; the document is cut, never the query"),
     Option("backend", str, "sdpa", "attention kernel outside recorded layers", ("sdpa", "eager")),
     Option("fail_on_change", None, False, "fail the session when a verdict changed against --claims-compare"),
@@ -131,6 +138,9 @@ class ClaimsOptions:
     strict: bool  # candidates no pool can use are errors, not counted exclusions
     pairs_per_group: int
     batch_size: int
+    max_tokens: int | None
+    device: str
+    dtype: str
     max_length: int
     backend: str
     fail_on_change: bool
@@ -159,10 +169,11 @@ class ClaimsOptions:
 
 
 # Paths are not results, strict mode changes no number; the statistical settings and direction options
-# are recorded above.
+# are recorded above; the device and token budget go into the run's environment as resolved (they move
+# numbers by float rounding at most).
 _NOT_RECORDED = {
     "output_dir", "cache_dir", "report", "alpha", "correction", "test", "min_power", "bootstrap", "seed",
-    "ablation_mode", "convention", "strict",
+    "ablation_mode", "convention", "strict", "device", "max_tokens",
 }
 
 
@@ -197,6 +208,7 @@ def parse_options(config: pytest.Config) -> ClaimsOptions:
 
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 def _value(config: pytest.Config, option: Option) -> Any:
@@ -211,6 +223,8 @@ def _value(config: pytest.Config, option: Option) -> Any:
         parsed = option.parse(value)
     except ValueError:
         raise pytest.UsageError(f"{option.flag}: expected {option.parse.__name__}, got {value!r}") from None
+    if option.name == "device" and not DEVICE.fullmatch(parsed):
+        raise pytest.UsageError(f"{option.flag}: {parsed!r} is not auto, cpu, cuda, cuda:N or mps")
     if option.choices and parsed not in option.choices:
         raise pytest.UsageError(f"{option.flag}: {parsed!r} is not one of {', '.join(option.choices)}")
     return parsed

@@ -1,9 +1,16 @@
-"""One session's claims state (kept in ``config.stash``) and the per-test handle claim tests use."""
+"""One session's claims state (kept in ``config.stash``) and the per-test handle claim tests use.
+
+Under pytest-xdist each worker has its own session that writes nothing: what it records (results,
+method checks, targets, its device) goes out with the test report of the phase that recorded it,
+and the controller's session merges it into the one run (:meth:`ClaimsSession.receive`).
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,13 +21,26 @@ import pytest
 from suite.core.catalog import Catalog, ModelKind
 from suite.core.claims import Claim, Settings
 from suite.core.collections import CollectionError
+from suite.core.devices import DeviceError, Placement, resolve_placement
 from suite.core.models import ModelError
 from suite.core.results import ClaimResult, Verdict
-from suite.core.runs import add_claim_result, add_method_check, save_run, shareable
+from suite.core.runs import add_claim_result, add_method_check, json_default, result_key, save_run, shareable
 from suite.core.study import Study
 from suite.pytest_plugin.options import ClaimsOptions
 
 T = TypeVar("T")
+
+# What a worker's test report carries to the controller, as ``report.user_properties`` entries.
+RESULT, METHOD_CHECK, TARGET, PLACEMENT = "claims_result", "claims_method_check", "claims_target", "claims_placement"
+ORDER = "claims_order"  # [index of the test in collection order, phase]: where its records sort
+RECORDS = (RESULT, METHOD_CHECK, TARGET, PLACEMENT)
+# A record kind's run section and the identity under which a later entry replaces an earlier one,
+# as add_claim_result / add_method_check / add_target do in one process.
+_SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
+    RESULT: ("claims", result_key),
+    METHOD_CHECK: ("method_checks", lambda check: (check["name"], check["kind"])),
+    TARGET: ("targets", lambda target: json.dumps(target, sort_keys=True)),
+}
 
 
 @dataclass(frozen=True)
@@ -36,7 +56,8 @@ class ClaimsSession:
 
     Each evaluated claim and method check is written to the run JSON at once (atomically), so an
     interrupted session keeps what it measured. With ``--claims-share`` what is written leaves out
-    local paths and the platform (:meth:`written`)."""
+    local paths and the platform (:meth:`written`). An xdist worker (``worker`` set) writes nothing:
+    it queues its records for its next test report (:meth:`take_records`)."""
 
     config: pytest.Config
     options: ClaimsOptions
@@ -46,15 +67,40 @@ class ClaimsSession:
     baseline: Path | None = None  # the run --claims-compare names, checked at configure
     memo: dict[Any, Any] = field(default_factory=dict)
     kinds: dict[str, ModelKind | ModelError] = field(default_factory=dict)  # a failed check is not retried
+    worker: str | None = None  # this process's xdist worker id ("gw0"), None in one process or the controller
+    outbox: list[tuple[str, Any]] = field(default_factory=list)  # a worker's records not yet reported
+    places: dict[tuple[str, Any], tuple[int, ...]] = field(default_factory=dict)  # controller: sort key per entry
 
     @property
     def settings(self) -> Settings:
         return self.options.settings
 
+    @cached_property
+    def placement(self) -> Placement:
+        """This process's device (an xdist worker's own), resolved when the first model loads: a session
+        that runs no model never imports torch."""
+        options = self.options
+        try:
+            placement = resolve_placement(options.device, options.dtype, options.max_tokens,
+                                          worker=os.environ.get("PYTEST_XDIST_WORKER"),
+                                          workers=int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+        except DeviceError as error:
+            raise pytest.UsageError(f"--claims-device/--claims-dtype: {error}") from None
+        if placement.threads is not None:
+            import torch
+
+            torch.set_num_threads(placement.threads)
+        described = placement.describe()
+        self.run["environment"]["placement"] = described
+        if self.worker is not None:
+            self._send(PLACEMENT, {"worker": self.worker, "placement": described})
+        return placement
+
     def check_models(self) -> None:
         """Check every model spec (each ``--claims-model`` and the GR companions) as far as the catalog can
-        without loading weights, and every collection spec by its names; whatever cannot serve is one usage error naming each spec and why, before
-        any claim runs, rather than a traceback or an error per test later."""
+        without loading weights, and every collection spec by its names; whatever cannot serve is one usage
+        error naming each spec and why, before any claim runs, rather than a traceback or an error per test
+        later."""
         options = self.options
         companions = (("--claims-pretrained", options.pretrained), ("--claims-held-out", options.held_out))
         problems = [self._problem("--claims-model", spec, None) for spec in options.models]
@@ -154,21 +200,53 @@ class ClaimsSession:
         entry = {"model": model, "collection": collection}
         if entry not in self.run["targets"]:
             self.run["targets"].append(entry)
-            self.save()
+            self._publish(TARGET, entry)
 
     def evaluate(self, claim: Claim, study: Study) -> ClaimResult:
         """Measure ``claim`` on ``study`` and store the result in the run at once."""
         with self.visible():
             result = claim.evaluate(study, self.settings)
-        add_claim_result(self.run, result.to_dict())
-        self.save()
+        self._publish(RESULT, add_claim_result(self.run, result.to_dict()))
         return result
 
     def record_check(self, check: dict[str, Any]) -> dict[str, Any]:
         """Store a method check in the run at once; returns it."""
-        add_method_check(self.run, check)
-        self.save()
+        self._publish(METHOD_CHECK, add_method_check(self.run, check))
         return check
+
+    def _publish(self, kind: str, entry: dict[str, Any]) -> None:
+        """Save the run with ``entry`` in it; a worker sends the entry to the controller instead."""
+        if self.worker is None:
+            self.save()
+        else:
+            self._send(kind, entry)
+
+    def _send(self, kind: str, entry: dict[str, Any]) -> None:
+        # As the run file would hold it: plain JSON values, which xdist's channel carries (numpy scalars it cannot).
+        self.outbox.append((kind, json.loads(json.dumps(entry, default=json_default))))
+
+    def take_records(self) -> list[tuple[str, Any]]:
+        """A worker's records since the last call, for the test report being made."""
+        records, self.outbox = self.outbox, []
+        return records
+
+    def receive(self, records: Sequence[tuple[str, Any]], order: Sequence[int]) -> None:
+        """Merge the records of one worker's test report into the run and save it at once.
+
+        Each entry sorts by where it was recorded (``order``: the test's collection index and phase,
+        then its place in the report), not by when it arrived, so the run lists everything as one
+        process running the tests in collection order would, however the workers were timed."""
+        for position, (kind, entry) in enumerate(records):
+            if kind == PLACEMENT:  # each worker's device, where one process records its own as "placement"
+                placements = {**self.run["environment"].get("placements", {}), entry["worker"]: entry["placement"]}
+                self.run["environment"]["placements"] = dict(sorted(placements.items()))
+                continue
+            section, identity = _SECTIONS[kind]
+            key, place = (section, identity(entry)), (*order, position)
+            self.places[key] = min(self.places.get(key, place), place)
+            entries = [e for e in self.run.setdefault(section, []) if identity(e) != key[1]] + [entry]
+            self.run[section] = sorted(entries, key=lambda e: self.places[(section, identity(e))])
+        self.save()
 
 
 CLAIMS_KEY = pytest.StashKey[ClaimsSession]()

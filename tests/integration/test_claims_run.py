@@ -7,6 +7,7 @@ the embedded collection, in a subprocess, exactly as a user's command line would
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -22,6 +23,10 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 CE_FAMILY = [claim.id for claim in load_claims(REPO / "claims" / "cross_encoder.toml", MEASUREMENTS)]
 SMALL = ["--claims-max-queries", "16", "--claims-depth", "12", "--claims-bootstrap", "300", "-p", "no:cacheprovider"]
+# The built models a user's sessions share (the default cache, read before pytester moves HOME): building
+# the default takes minutes, and a build is the same for every run; scores are another matter.
+SHARED_MODELS = Path(os.environ.get("CLAIMS_CACHE_DIR")
+                     or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "ranker-claims").expanduser() / "models"
 
 
 @pytest.fixture
@@ -125,3 +130,44 @@ def test_unknown_model_is_a_clear_error(project: pytest.Pytester):
     result = run_claims(project, "-k", "CE-1", model="embedded:no-such-model")
     assert result.ret == pytest.ExitCode.USAGE_ERROR  # refused before collection, not an error per test
     assert "--claims-model embedded:no-such-model: unknown embedded model 'no-such-model'" in result.stderr.str()
+
+
+def check_parallel_against_one_process(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                       *selection: str) -> None:
+    """``pytest claims/ -n 2 --claims-compare <the -n 0 run>`` on the embedded default, each run on fresh
+    scores (so both compute every number) and the shared built models: no verdict may change, and
+    every result (measured values, CIs, p-values, per-query values), target and method check must be
+    identical. The one process gets the CPU threads each of two workers takes: the thread count alone
+    moves float rounding (GR-12 by 1e-9 between 1 and 2 threads)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // 2)))
+    cache = project.path / "cache"
+    cache.mkdir()
+    SHARED_MODELS.mkdir(parents=True, exist_ok=True)
+    (cache / "models").symlink_to(SHARED_MODELS, target_is_directory=True)
+    runs = project.path / "out" / "runs"
+
+    def run(*args: str) -> tuple[dict, pytest.RunResult]:
+        for entry in cache.iterdir():
+            if entry.name != "models":
+                shutil.rmtree(entry)
+        before = set(runs.glob("*.json"))
+        result = project.runpytest_subprocess("claims/", "-p", "no:cacheprovider", "--claims-output-dir", "out",
+                                              "--claims-cache-dir", str(cache), *selection, *args)
+        assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-4000:]
+        (written,) = set(runs.glob("*.json")) - before  # one run, however many workers
+        return load_run(written), result
+
+    serial, _ = run("-n", "0")
+    parallel, result = run("-n", "2", "--claims-compare", str(runs / f"{serial['run_id']}.json"))
+    assert "0 verdict change(s)" in result.stdout.str()
+    comparison = parallel["comparison"]
+    assert comparison["verdict_changes"] == 0 and comparison["matched"] == len(serial["claims"]) > 0
+    assert not comparison["only_in_baseline"] and not comparison["only_in_current"]
+    assert set(comparison["option_changes"]) == {"compare"}
+    for section in ("claims", "targets", "method_checks"):
+        same = json.dumps(parallel.get(section), sort_keys=True) == json.dumps(serial.get(section), sort_keys=True)
+        assert same, section
+
+
+def test_parallel_run_equals_one_process_run(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    check_parallel_against_one_process(project, monkeypatch)

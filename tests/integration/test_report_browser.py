@@ -1,5 +1,6 @@
-"""The report opens in a real browser (headless Debian Chromium) without console errors,
-and the check itself can fail: a deliberately broken page is reported."""
+"""The report opens in a real browser (headless Debian Chromium) without console errors and,
+at a 1400 px window, opens with the matrix and clips no table; the checks themselves can
+fail: a deliberately broken or clipping page is reported."""
 
 from __future__ import annotations
 
@@ -21,6 +22,81 @@ def test_report_renders_without_console_errors(tmp_path, example_run):
     assert check.requests == []  # self-contained: nothing fetched besides the page
     assert check.ok and check.loaded
     assert check.title == "Claims report · 20261122T071500Z-3f2a"
+
+
+# Every laid-out table that is wider than the box that holds it must be inside a container that
+# scrolls; a table in a box that hides its overflow, or spilling out of a box that does not
+# scroll, is clipped or overlaps the page. A cell whose content is wider than the cell spills
+# over its neighbours. Returns the first section's id, each problem as text, and the widths
+# of the tables that should fit without scrolling at this width.
+LAYOUT_PROBE = """(function () {
+  function holder(table) {
+    for (var node = table.parentElement; node && node !== document.body; node = node.parentElement) {
+      if (getComputedStyle(node).overflowX !== "visible") { return node; }
+    }
+    return null;
+  }
+  function name(element) {
+    var card = element.closest("article, section");
+    return element.tagName.toLowerCase() + "." + (element.className || "-") + " in #" + (card ? card.id : "?");
+  }
+  var problems = [], fitting = [];
+  document.querySelectorAll("table").forEach(function (table) {
+    if (!table.getClientRects().length) { return; }  // inside a closed <details>: not laid out
+    var box = holder(table), width = table.getBoundingClientRect().width;
+    if (box === null) {
+      if (width > table.parentElement.clientWidth + 1) { problems.push(name(table) + " spills out of its parent"); }
+    } else {
+      var mode = getComputedStyle(box).overflowX;
+      var scrolls = (mode === "auto" || mode === "scroll") && box.scrollWidth >= width - 1;
+      if (width > box.clientWidth + 1 && !scrolls) { problems.push(name(table) + " is clipped by " + name(box)); }
+      if (table.matches("table.summary, table.comparisons, table.changes, table.claims-matrix")) {
+        fitting.push({table: name(table), width: Math.round(width), room: box.clientWidth});
+      }
+    }
+    table.querySelectorAll("th, td").forEach(function (cell) {
+      if (cell.scrollWidth > cell.clientWidth + 1) { problems.push("a cell of " + name(table) + " spills: " +
+        cell.textContent.trim().slice(0, 60)); }
+    });
+  });
+  var first = document.querySelector("main > section");
+  return {first: first && first.id, problems: problems, fitting: fitting};
+})()"""
+
+
+def test_at_1400_px_the_matrix_comes_first_and_no_table_is_clipped(tmp_path, example_run):
+    path = write_report(example_run, tmp_path / "report.html")
+    check = check_renders(path, width=1400, probe=LAYOUT_PROBE)
+    assert check.ok, check.console_errors
+    assert check.probe["first"] == "matrix"
+    assert check.probe["problems"] == []
+    # The tables one reads across (verdicts, comparisons and their reasons, changes, the matrix)
+    # fit the page at this width: their last columns are visible without scrolling.
+    assert {entry["table"].split(" in ")[0] for entry in check.probe["fitting"]} == {
+        "table.claims-matrix", "table.sortable summary", "table.sortable changes", "table.sortable comparisons"}
+    assert [entry for entry in check.probe["fitting"] if entry["width"] > entry["room"] + 1] == []
+
+
+def test_a_clipped_table_is_reported(tmp_path):
+    wide = "<table><tr>" + "<td>a&nbsp;long&nbsp;unbreakable&nbsp;cell</td>" * 12 + "</tr></table>"
+    page = tmp_path / "clipped.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><title>clipped</title></head><body><main>"
+        f'<section id="first"><div style="overflow:hidden;width:600px">{wide}</div></section>'
+        f'<section><div style="width:600px">{wide}</div></section>'
+        f'<section><div style="overflow-x:auto;width:600px">{wide}</div></section>'
+        '<section><table style="table-layout:fixed;width:120px"><tr><td style="white-space:nowrap">'
+        "a cell far too narrow for this text</td></tr></table></section>"
+        "</main></body></html>",
+        encoding="utf-8",
+    )
+    check = check_renders(page, width=1400, probe=LAYOUT_PROBE)
+    assert check.probe["first"] == "first"
+    problems = check.probe["problems"]
+    assert len([p for p in problems if " is clipped by div" in p]) == 1  # overflow hidden
+    assert len([p for p in problems if "spills out of its parent" in p]) == 1  # no container at all
+    assert any("a cell far too narrow" in p for p in problems)
+    assert len(problems) == 3  # the table in the scrolling container is fine
 
 
 def test_a_broken_page_is_reported(tmp_path):

@@ -10,6 +10,7 @@ from suite.core.models import ModelError
 from suite.cross_encoder.interventions import DirectionAblation, HeadAblation, expand
 from suite.cross_encoder.model import CrossEncoder
 from suite.cross_encoder.parts import PADDING, Part
+from tests.memory import out_of_memory_above
 
 PAIRS = [
     ("how long do fleas live", "A flea can live up to a year, depending on its hosts and the climate."),
@@ -122,3 +123,35 @@ def test_non_classifier_checkpoints_are_refused(tmp_path):
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="cannot load model"):
         CrossEncoder.load(tmp_path / "nothing-here")
+
+
+@pytest.fixture(scope="module")
+def bfloat16_encoder(minilm_dir):
+    from suite.core.devices import Placement
+
+    return CrossEncoder.load(minilm_dir, name="minilm-bf16", max_length=48, placement=Placement(dtype="bfloat16"))
+
+
+def test_interventions_run_in_the_models_dtype(encoder, bfloat16_encoder):
+    """bfloat16's own minimum masks the ablated logits: nothing overflows to NaN, eager and sdpa agree,
+    and scores stay near float32's (reduced precision moves them, measured in test_reduced_precision)."""
+    assert next(bfloat16_encoder.model.parameters()).dtype == torch.bfloat16
+    encoded = encoder.encode(PAIRS)
+    ablation = [DirectionAblation(expand("query<->document"))]
+    for interventions in ((), ablation):
+        reduced = bfloat16_encoder.score_encoded(encoded, interventions)
+        exact = encoder.score_encoded(encoded, interventions)
+        assert np.isfinite(reduced).all()
+        np.testing.assert_allclose(reduced, exact, atol=0.1 * np.abs(exact).max() + 0.05)
+    np.testing.assert_allclose(bfloat16_encoder.score_encoded(encoded, ablation, backend="eager"),
+                               bfloat16_encoder.score_encoded(encoded, ablation, backend="sdpa"), atol=0.05)
+    assert bfloat16_encoder.describe()["dtype"] == "bfloat16"
+
+
+def test_out_of_memory_halves_the_batch_and_scores_every_pair(encoder, caplog):
+    encoded = encoder.encode(PAIRS * 4)
+    expected = encoder.score_encoded(encoded)
+    with out_of_memory_above(encoder, 3, "input_ids"), caplog.at_level("WARNING", logger="ranker_claims"):
+        got = encoder.score_encoded(encoded)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert any("halving" in record.message for record in caplog.records)

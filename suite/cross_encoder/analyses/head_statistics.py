@@ -44,7 +44,7 @@ def reduce_attention(probs: torch.Tensor, parts: torch.Tensor) -> dict[str, torc
 
     def block_max(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         mask = rows[:, None, :, None] & cols[:, None, None, :]
-        return torch.where(mask, probs, torch.zeros((), dtype=probs.dtype)).amax(dim=(-1, -2))
+        return torch.where(mask, probs, torch.zeros((), dtype=probs.dtype, device=probs.device)).amax(dim=(-1, -2))
 
     def text_row_mass(cols: torch.Tensor) -> torch.Tensor:
         row_mass = (probs * cols[:, None, None, :]).sum(-1)  # [batch, heads, seq]
@@ -72,11 +72,14 @@ def collect(model: CrossEncoder, encoded: EncodedPairs, *, batch_size: int = 16,
     total = -(-n // batch_size)
     with torch.inference_mode():
         for batch in tqdm(model.batches(encoded, batch_size), total=total, desc=progress, disable=progress is None, leave=False):
+            layers: dict[int, dict[str, torch.Tensor]] = {}
 
             def record(layer: int, probs: torch.Tensor, batch=batch) -> None:
-                for name, values in reduce_attention(probs, batch.parts).items():
-                    out[name][batch.index, layer] = values.float().numpy()
+                layers[layer] = reduce_attention(probs, batch.parts)
 
             with intervening(model.model, batch.parts, recorder=record, layer_of=model.layer_of):
                 model.model(**batch.inputs)
+            for name in STATISTICS:  # to the host once per batch: [batch, layers, heads]
+                stacked = torch.stack([layers[layer][name] for layer in range(model.n_layers)], dim=1)
+                out[name][batch.index] = stacked.float().cpu().numpy()
     return out

@@ -51,9 +51,9 @@ def attention_weights(model: Any) -> list[tuple[np.ndarray, np.ndarray, np.ndarr
             q, k = module.query, module.key
             layers.append(
                 (
-                    q.weight.detach().double().numpy().T,
+                    q.weight.detach().double().cpu().numpy().T,
                     _bias(q, q.weight.shape[0]),
-                    k.weight.detach().double().numpy().T,
+                    k.weight.detach().double().cpu().numpy().T,
                     _bias(k, k.weight.shape[0]),
                 )
             )
@@ -63,7 +63,7 @@ def attention_weights(model: Any) -> list[tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def _bias(linear: Any, size: int) -> np.ndarray:
-    return linear.bias.detach().double().numpy() if linear.bias is not None else np.zeros(size)
+    return linear.bias.detach().double().cpu().numpy() if linear.bias is not None else np.zeros(size)
 
 
 def alignments(model: Any, n_heads: int) -> np.ndarray:

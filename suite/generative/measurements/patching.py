@@ -41,6 +41,20 @@ def stage_cell(study: GenerativeStudy, component: str, stage: str, method: str) 
     return _left_rank_one(study, [patch], f"{_cell_label(component, stage, method)} ({layer_label(layers)})")
 
 
+def _prefetch_cells(study: GenerativeStudy, cells: list[tuple[str, str, str]],
+                    singles: list[tuple[str, int, str]] | tuple[()] = ()) -> None:
+    """Measure whole-stage cells and single-layer patches in one pass over the correct queries; a cell
+    whose companion is missing is left for its own call to report."""
+    conditions = []
+    for component, stage, method in cells:
+        try:
+            conditions.append([study.patch(component, study.stages[stage], method, study.correct)])
+        except MissingCompanion:
+            continue
+    conditions += [[study.patch(component, (layer,), method, study.correct)] for component, layer, method in singles]
+    study.prefetch(conditions, rows="correct", label="patching grid")
+
+
 ComponentName = Literal["self_attention", "cross_attention", "mlp"]
 StageName = Literal["I", "II", "III"]
 MethodName = Literal["zero", "mean", "model"]
@@ -85,6 +99,7 @@ def stage_table(claim: Claim, params: StageTableParams, study: GenerativeStudy, 
     left: dict[str, np.ndarray] = {}
     missing: dict[str, str] = {}
     comparisons, cells = [], []
+    _prefetch_cells(study, [(cell.component, cell.stage, cell.method) for cell in params.cells])
     for cell in params.cells:
         component, stage, method, role = cell.component, cell.stage, cell.method, cell.role
         key = f"{component}:{stage}:{method}"
@@ -147,6 +162,8 @@ def single_layers(claim: Claim, params: SingleLayersParams, study: GenerativeStu
     boundary, method = params.boundary, params.method
     per_layer: dict[str, np.ndarray] = {}
     shares: dict[str, list[float]] = {}
+    _prefetch_cells(study, [(*spec.split(":"), method) for spec in params.crucial_stages],
+                    [(component, layer, method) for component in Component for layer in range(study.n_layers)])
     for component in Component:
         outcomes = []
         for layer in range(study.n_layers):
