@@ -335,7 +335,6 @@ class GenerativeRetriever:
         width = max(len(ids) for ids in input_ids)
         n = len(input_ids)
         hidden = np.zeros((n, width, self.d_model), dtype=np.float32)
-        mask = np.zeros((n, width), dtype=np.int64)
         pad = self.config.pad_token_id or 0
         device = self.placement.torch_device
 
@@ -346,14 +345,13 @@ class GenerativeRetriever:
             out = self.model.encoder(input_ids=ids, attention_mask=m).last_hidden_state
             return (out * m[..., None]).float().cpu().numpy()
 
-        lengths = [len(ids) for ids in input_ids]
+        lengths = np.array([len(ids) for ids in input_ids])
         with torch.inference_mode(), tqdm(total=n, desc=progress, disable=progress is None, leave=False) as bar:
             for index in token_batches(lengths, lambda: self.placement.max_tokens, batch_size, sort=False):
                 for rows, out in halving_on_oom(self.placement, run, index, what="batch of queries"):
                     hidden[rows, : out.shape[1]] = out
-                    for i in rows:
-                        mask[i, : lengths[i]] = 1
                 bar.update(len(index))
+        mask = (np.arange(width) < lengths[:, None]).astype(np.int64)
         return EncodedQueries(hidden, mask, source=self.name, source_sha256=self.weights_sha256)
 
     # -- decoder ----------------------------------------------------------------------
@@ -572,4 +570,3 @@ class GenerativeRetriever:
     def targets_of(self, relevant: Iterable[Iterable[str]]) -> list[set[int]]:
         """Docid token sets for each query's relevant docids (docids the model does not index are dropped)."""
         return [{self.token_of[d] for d in docs if d in self.token_of} for docs in relevant]
-
