@@ -1,12 +1,13 @@
 """Method checks: the detectors on planted mechanisms (a cross-encoder, a DSI T5), the decisions under simulated nulls.
 
 The checks live in each wing's ``method_checks`` and in :mod:`suite.core.method_checks`; each is
-recorded in the run (and so in the report's "Method checks" section) before it is asserted.
+recorded in the run (and so in the report's "Method checks" section) before it is asserted. This
+module runs after the claims of ``pytest claims/``, so the calibration takes the n they recorded.
 """
 
 import pytest
 
-from suite.core.method_checks import CALIBRATED_DECISIONS, check_false_positive_rate, check_power
+from suite.core.method_checks import CALIBRATION_ROWS, check_calibration, check_power, real_sizes
 from suite.cross_encoder.method_checks import PLANTED_CHECKS
 from suite.generative.method_checks import PLANTED_GENERATIVE_CHECKS
 
@@ -23,14 +24,20 @@ def test_planted_generative_mechanism(name, planted_generative, claims):
     assert check["passed"], check["detail"]
 
 
-@pytest.mark.parametrize("decision", CALIBRATED_DECISIONS)
-def test_false_positive_rate(decision, planted_cross_encoder, claims):
-    check = claims.record_check(check_false_positive_rate(
-        decision, claims.settings, n=planted_cross_encoder.study.n_queries, heads=planted_cross_encoder.screened_tests))
+def _sizes(claims) -> dict:
+    """The n of this session's claims; an xdist worker holds only its own, so it takes the defaults,
+    as a session without claims does."""
+    session = claims.session
+    return real_sizes(session.run.get("claims", []) if session.worker is None else [])
+
+
+@pytest.mark.parametrize(("decision", "data"), CALIBRATION_ROWS, ids=[f"{d}-{k}" for d, k in CALIBRATION_ROWS])
+def test_calibration(decision, data, claims):
+    check = claims.record_check(check_calibration(decision, data, claims.settings, sizes=_sizes(claims)[decision]))
     assert check["passed"], check["detail"]
 
 
 @pytest.mark.parametrize("decision", ["superiority", "equivalence"])
-def test_power_matches_simulation(decision, planted_cross_encoder, claims):
-    check = claims.record_check(check_power(decision, claims.settings, n=planted_cross_encoder.study.n_queries))
+def test_power_matches_simulation(decision, claims):
+    check = claims.record_check(check_power(decision, claims.settings, n=_sizes(claims)["superiority"][0]))
     assert check["passed"], check["detail"]

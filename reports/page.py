@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from reports.figures import FIGURE_RENDERERS, render_figure
+from reports.figures.method_checks import calibration_table
 from reports.formatting import (
     VERDICT_CLASS,
     VERDICT_ORDER,
@@ -28,6 +29,7 @@ from reports.formatting import (
     interval,
     num,
     pass_badge,
+    positive_int,
     pval,
     render_data,
     run_duration,
@@ -35,6 +37,7 @@ from reports.formatting import (
     timestamp,
 )
 from suite.core.caching import write_text_atomic
+from suite.core.results import FEW_UNITS
 
 ABLATION_MODES = {
     "pre-softmax": "attention scores are masked before the softmax, so the remaining weights renormalise",
@@ -254,7 +257,7 @@ def _summary(run: dict[str, Any]) -> str:
     rows = []
     for index, claim in enumerate(run.get("claims", [])):
         measured, measured_key, p_html, p_key = _measured_summary(claim)
-        verdict = claim.get("verdict")
+        verdict, units = claim.get("verdict"), _units(claim)
         rows.append(
             f'<tr class="{VERDICT_CLASS.get(str(verdict), "v-other")}-row">'
             f'<td data-sort="{sort_key(claim.get("claim_id"))}"><a href="#claim-{index}"><strong>{esc(claim.get("claim_id"))}</strong></a></td>'
@@ -262,6 +265,7 @@ def _summary(run: dict[str, Any]) -> str:
             f'<td class="target-cell"><code>{esc(claim.get("model"))}</code><br>'
             f'<span class="muted">on</span> <code>{esc(claim.get("collection"))}</code></td>'
             f'<td data-sort="{VERDICT_ORDER.get(str(verdict), 9)}">{badge(verdict)}</td>'
+            f'<td class="units" data-sort="{sort_key(units[1])}">{units[0]}</td>'
             f'<td class="num" data-sort="{sort_key(measured_key)}">{measured}</td>'
             f'<td class="paper" data-sort="{sort_key(claim.get("paper_value"))}">{esc(claim.get("paper", ""))}</td>'
             f'<td class="num" data-sort="{sort_key(p_key)}">{p_html}</td></tr>'
@@ -270,9 +274,9 @@ def _summary(run: dict[str, Any]) -> str:
         '<section id="summary"><h2>Verdicts</h2>'
         '<p class="hint">One row per claim and target; click a column heading to sort, a claim id to jump to its card.</p>'
         '<div class="scroll"><table class="sortable summary"><thead><tr><th>Claim</th><th>Title</th>'
-        '<th>Model and collection</th><th>Verdict</th><th class="num">Measured [CI]</th><th>Paper</th>'
+        '<th>Model and collection</th><th>Verdict</th><th>Unit, n</th><th class="num">Measured [CI]</th><th>Paper</th>'
         '<th class="num">p (corrected)</th></tr></thead>'
-        f'<tbody>{"".join(rows) or "<tr><td colspan=7 class=muted>no claim results in this run</td></tr>"}</tbody></table></div>'
+        f'<tbody>{"".join(rows) or "<tr><td colspan=8 class=muted>no claim results in this run</td></tr>"}</tbody></table></div>'
         "</section>"
     )
 
@@ -429,6 +433,22 @@ def _comparison_rows(claim: dict[str, Any]) -> str:
     return "".join(rows)
 
 
+def _units(claim: dict[str, Any]) -> tuple[str, int | None]:
+    """The unit of analysis and n of the comparisons that decide the claim, in words, and the
+    smallest n (None without comparisons); a verdict on fewer than FEW_UNITS is flagged."""
+    deciding = [c for c in claim.get("comparisons") or [] if (c.get("details") or {}).get("decides", True)]
+    sizes = [n for n in (positive_int(c.get("n")) for c in deciding) if n]
+    if not sizes:
+        return "—", None
+    unit = " / ".join(sorted({str((c.get("details") or {}).get("unit", "queries")) for c in deciding}))
+    low, high = min(sizes), max(sizes)
+    text = f"{unit}, n = {low}" + (f"–{high}" if high != low else "")
+    if low < FEW_UNITS:
+        text += (f' <span class="few-units">fewer than {FEW_UNITS} {esc(unit)}: less than an IR evaluation '
+                 "would accept (TREC tracks judge 43–50 topics)</span>")
+    return text, low
+
+
 def _card(claim: dict[str, Any], index: int) -> str:
     """One claim result: its statement, the paper's value, the verdict and why, comparisons and figures."""
     comparisons = claim.get("comparisons") or []
@@ -465,6 +485,7 @@ def _card(claim: dict[str, Any], index: int) -> str:
         ("Citation", esc(claim.get("citation", "—"))),
         ("Metric", esc(claim.get("metric", "—"))),
         ("Decision", esc(claim.get("decision", "—"))),
+        ("Unit of analysis", _units(claim)[0]),
         ("α / correction", f"{num(claim.get('alpha'), 2)} / {esc(correction)}"),
     ]
     return (
@@ -598,7 +619,7 @@ def _method_checks(run: dict[str, Any]) -> str:
     if not checks:
         return ""
     passed = sum(1 for c in checks if c.get("passed") is True)
-    rows, figures = [], []
+    rows, figures, calibration = [], [], []
     for check in checks:
         rows.append(
             f'<tr class="{"v-contradicted-row" if check.get("passed") is False else ""}">'
@@ -607,7 +628,9 @@ def _method_checks(run: dict[str, Any]) -> str:
             f'<td>{esc(check.get("detail", ""))}</td></tr>'
         )
         for kind, data in (check.get("figures") or {}).items():
-            if kind in FIGURE_RENDERERS:
+            if kind == "calibration":  # every row in one table, below
+                calibration.append(data)
+            elif kind in FIGURE_RENDERERS:
                 figures.append(f"<h4>{esc(check.get('name', '?'))}</h4>" + render_figure(kind, data, check))
             else:
                 figures.append(
@@ -619,6 +642,7 @@ def _method_checks(run: dict[str, Any]) -> str:
         f"<strong>{passed} of {len(checks)}</strong> passed.</p>"
         '<div class="scroll"><table class="sortable"><thead><tr><th>Check</th><th>Kind</th><th>Result</th>'
         f'<th>Detail</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+        + calibration_table(calibration)
         + (f'<details open><summary>Figures</summary><div class="method-figures">{"".join(figures)}</div></details>' if figures else "")
         + "</section>"
     )

@@ -1,6 +1,7 @@
 """Figures of the cross-encoder wing (monoBERT-style rankers, CE-* claims): the directed
 ablation table, the per-head screens (effect heatmaps, head depths, query-key alignment,
-context-free shares, ablated heads) and the attention-to-special-tokens profile."""
+context-free shares, ablated heads), the query split of CE-8..CE-11 and the
+attention-to-special-tokens profile."""
 
 from __future__ import annotations
 
@@ -256,9 +257,10 @@ def render_head_depths(data: dict[str, Any], context: dict[str, Any]) -> str:
         ("semantic", "semantic", "relevant vs hard", ORANGE),
     ]
     heads = {key: head_list(data.get(key), key) for key, *_ in kinds}
-    if not any(heads.values()):
+    both = head_list(data.get("both"), "both")
+    if not any(heads.values()) and not both:
         raise ValueError("no heads to place")
-    deepest = max(layer for found in heads.values() for layer, _ in found)
+    deepest = max(layer for found in [*heads.values(), both] for layer, _ in found)
     layers = positive_int(data.get("layers")) or deepest + 1
     if deepest >= layers:
         raise ValueError(f"a head sits in layer {deepest} of a {layers}-layer model")
@@ -343,7 +345,11 @@ def render_head_depths(data: dict[str, Any], context: dict[str, Any]) -> str:
         f'<div class="heatmap-wrap">{"".join(svg)}</div>'
         f'<p class="caption">One dot per significant head at its layer (number = heads in that layer); '
         f"▲ = median layer: {'; '.join(medians)}. Lexical heads separate relevant pairs from easy "
-        "negatives, semantic heads from hard negatives.</p>"
+        "negatives, semantic heads from hard negatives"
+        + (f"; {len(both)} head{'s' if len(both) != 1 else ''} significant in both screens "
+           f"({esc(', '.join(head_label(h) for h in both))}) {'are' if len(both) != 1 else 'is'} left out of both"
+           if both else "")
+        + ".</p>"
         '<details><summary>Numbers (heads per layer)</summary><div class="scroll"><table class="small grid-table">'
         f'<thead><tr><th>layer</th>{"".join(f"<th class=num>{i}</th>" for i in range(layers))}'
         f'<th class="num">all</th></tr></thead><tbody>{rows}</tbody></table></div>{lists}</details>'
@@ -558,6 +564,34 @@ def render_ablated_heads(data: dict[str, Any], context: dict[str, Any]) -> str:
         "number is how many random sets contain that head.</p>"
         f'<details><summary>The {len(sets)} random head set{"s" if len(sets) != 1 else ""} (layer/head)</summary>'
         f'<ol class="data small">{listed or "<li class=muted>none</li>"}</ol></details>'
+        "</figure>"
+    )
+
+
+@figure_renderer("query_split")
+def render_query_split(data: dict[str, Any], context: dict[str, Any]) -> str:
+    """The two halves of the queries (CE-8..CE-11): heads selected on one, the claim tested on the other."""
+    halves = {}
+    for half in ("selection", "test"):
+        qids = data.get(half)
+        if not isinstance(qids, list):
+            raise ValueError(f"{half} is not a list of query ids")
+        halves[half] = [str(q) for q in qids]
+    seed = data.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed is {seed!r}")
+    listed = "".join(
+        f"<p class=\"small\"><strong>{half}</strong>: <code>{esc(', '.join(qids)) or '—'}</code></p>"
+        for half, qids in halves.items()
+    )
+    return (
+        '<figure class="fig query-split">'
+        f"<figcaption>Query split (seed {seed}): heads selected on {len(halves['selection'])} "
+        f"quer{'y' if len(halves['selection']) == 1 else 'ies'}, tested on {len(halves['test'])}</figcaption>"
+        '<p class="caption">The analysis queries (sorted ids) are shuffled with the session\'s seed; the matching '
+        "heads are screened on the first half only and this claim's tests read only the second, so the heads are "
+        "not re-tested on the queries that picked them.</p>"
+        f"<details><summary>Query ids of each half</summary>{listed}</details>"
         "</figure>"
     )
 

@@ -49,7 +49,8 @@ def render_stage_table(data: dict[str, Any], context: dict[str, Any]) -> str:
     component_names = data.get("component_names") or {}
     method_names = data.get("method_names") or {}
     models = data.get("paper_models") or {"paper": "NQ10k", "nq320k": "NQ320k", "trivia_qa": "Trivia-QA"}
-    boundary = finite_real(data.get("boundary"))
+    # Runs before the two bounds recorded one "boundary" for both roles.
+    removable_below, crucial_above = (finite_real(data.get(k, data.get("boundary"))) for k in ("removable_below", "crucial_above"))
     layers_of = data.get("stage_layers") or {}
     grid: dict[tuple[str, str, str], dict[str, Any]] = {}
     for cell in cells:
@@ -169,8 +170,9 @@ def render_stage_table(data: dict[str, Any], context: dict[str, Any]) -> str:
         f"output over a held-apart split, or the pre-trained T5's output for the same query), over the "
         f"{n if n is not None else 'recorded'} correct queries; big number = measured share leaving rank 1, small type = "
         f"the role the paper gives the cell and its NQ10k value (NQ320k and Trivia-QA in the tooltip and the numbers). "
-        + (f"Boundary {num(boundary, 2)}: a removable cell must lie significantly below it, a crucial one significantly "
-           "above; reported cells are not tested. " if boundary is not None else "")
+        + (f"A removable cell must lie significantly below {num(removable_below, 2)}, a crucial one significantly above "
+           f"{num(crucial_above, 2)}; reported cells are not tested. "
+           if removable_below is not None and crucial_above is not None else "")
         + f"Mapped stage layers: {esc(', '.join(f'{k} {v}' for k, v in layers_of.items()) or '—')}; data-driven stages "
         f"(reported, never deciding): {esc(stage_text(data_driven) if isinstance(data_driven, dict) else 'none')}.</p>"
         + (f'<p class="caption">Not measured: {esc("; ".join(missing))}.</p>' if missing else "")
@@ -557,10 +559,13 @@ def render_promoted_tokens(data: dict[str, Any], context: dict[str, Any]) -> str
             rows.append(f'<tr>{query}<td colspan="2" class="muted">no heads</td></tr>')
         rows.extend(f"<tr>{query if k == 0 else ''}{cell}</tr>" for k, cell in enumerate(cells))
     promoted, random_ = finite_real(data.get("mean_promoted")), finite_real(data.get("mean_random"))
+    other = finite_real(data.get("mean_other_query"))  # absent from runs before the shuffled-query control
     judged = (
         f"Mean cosine to the query by {esc(data.get('judge') or 'the judge')}: promoted tokens "
         f"<strong>{num(promoted)}</strong>, as many random vocabulary tokens <strong>{num(random_)}</strong>"
         + (f" (difference {num(promoted - random_, signed=True)})" if promoted is not None and random_ is not None else "")
+        + (f"; the same promoted tokens to another query of the study (seeded derangement) <strong>{num(other)}</strong>"
+           if other is not None else "")
         + "."
     )
     return (

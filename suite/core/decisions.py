@@ -15,7 +15,7 @@ session's seed, so the same pairs in another order would give other numbers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 import numpy as np
@@ -58,51 +58,64 @@ def _finite_rows(values: np.ndarray) -> np.ndarray:
 
 
 def paired(settings: Settings, label: str, treatment: PerQuery, control: PerQuery | float, *, hypothesis: str,
-           margin: float | None = None, expected_effect: float | None = None, resamples: int | None = None
-           ) -> Comparison:
-    """A paired test of mean(treatment - control) over the aligned queries, with the session's test.
+           margin: float | None = None, expected_effect: float | None = None, smallest_effect: float | None = None,
+           resamples: int | None = None, unit: str = "queries") -> Comparison:
+    """A paired test of mean(treatment - control) over the aligned queries, with the session's test
+    (the exact sign-flip test below EXACT_BELOW pairs).
 
     ``resamples`` overrides ``settings.bootstrap`` for intervals that are only displayed (the
     per-head screen of CE-6 uses 200)."""
     x, y = align(treatment, control)
     return stats.paired_comparison(
-        label, x, y, hypothesis=hypothesis, margin=margin, expected_effect=expected_effect, test=settings.test,
-        alpha=settings.alpha, min_power=settings.min_power,
-        n_resamples=settings.bootstrap if resamples is None else resamples, seed=settings.seed,
+        label, x, y, hypothesis=hypothesis, margin=margin, expected_effect=expected_effect,
+        smallest_effect=smallest_effect, test=settings.test, alpha=settings.alpha, min_power=settings.min_power,
+        n_resamples=settings.bootstrap if resamples is None else resamples, seed=settings.seed, unit=unit,
     )
 
 
 def proportion(settings: Settings, label: str, hits: Sequence[bool] | np.ndarray, p0: float, *, hypothesis: str,
-               margin: float | None = None, expected_effect: float | None = None) -> Comparison:
-    """k of n queries (``hits``, one boolean per query) against p0, exact binomial."""
+               margin: float | None = None, expected_effect: float | None = None,
+               smallest_effect: float | None = None, selection: int = 1, unit: str = "queries") -> Comparison:
+    """k of n queries (``hits``, one boolean per query) against p0, exact binomial; ``selection``:
+    the proportion is the worst of that many candidates (see :func:`stats.proportion_comparison`)."""
     hits = np.asarray(hits, dtype=bool)
     return stats.proportion_comparison(
         label, int(hits.sum()), int(hits.size), p0, hypothesis=hypothesis, margin=margin,
-        expected_effect=expected_effect, alpha=settings.alpha, min_power=settings.min_power,
+        expected_effect=expected_effect, smallest_effect=smallest_effect, selection=selection,
+        alpha=settings.alpha, min_power=settings.min_power, unit=unit,
     )
 
 
+def bounded_mean(settings: Settings, label: str, values: PerQuery, bound: float, *, hypothesis: str,
+                 unit: str = "queries") -> Comparison:
+    """The mean of per-query values in [0, 1] (shares) against a constant, by the exact binomial
+    test on one Bernoulli draw per query seeded by the session (see :func:`stats.bounded_mean_comparison`)."""
+    x, _ = align(values, bound)
+    return stats.bounded_mean_comparison(label, x, bound, hypothesis=hypothesis, alpha=settings.alpha,
+                                         min_power=settings.min_power, n_resamples=settings.bootstrap,
+                                         seed=settings.seed, unit=unit)
+
+
 def mcnemar(settings: Settings, label: str, treatment: Sequence[bool] | np.ndarray,
-            control: Sequence[bool] | np.ndarray, *, hypothesis: str, expected_effect: float | None = None
-            ) -> Comparison:
+            control: Sequence[bool] | np.ndarray, *, hypothesis: str, expected_effect: float | None = None,
+            unit: str = "queries") -> Comparison:
     """Two success rates on the same queries (same positions), exact McNemar."""
     return stats.mcnemar_comparison(label, treatment, control, hypothesis=hypothesis, expected_effect=expected_effect,
-                                    alpha=settings.alpha, min_power=settings.min_power)
+                                    alpha=settings.alpha, min_power=settings.min_power, unit=unit)
 
 
 def independent(settings: Settings, label: str, treatment: Sequence[float] | np.ndarray,
-                control: Sequence[float] | np.ndarray, *, hypothesis: str) -> Comparison:
-    """Two unpaired samples (e.g. the depths of two sets of heads), Mann-Whitney U.
-
-    ``min_power`` stays at the stats default (0.8) rather than the session's, as CE-7 and CE-9
-    have always recorded it: it only sets the detectable effect these tests report."""
+                control: Sequence[float] | np.ndarray, *, hypothesis: str, unit: str = "heads") -> Comparison:
+    """Two unpaired samples (e.g. the depths of two sets of heads), exact Mann-Whitney U."""
     return stats.independent_comparison(label, treatment, control, hypothesis=hypothesis, alpha=settings.alpha,
-                                        n_resamples=settings.bootstrap, seed=settings.seed)
+                                        min_power=settings.min_power, n_resamples=settings.bootstrap,
+                                        seed=settings.seed, unit=unit)
 
 
-def correct(settings: Settings, comparisons: Sequence[Comparison]) -> list[Comparison]:
-    """The comparisons corrected together by ``settings.correction``, their verdicts re-derived."""
-    return stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha)
+def correct(settings: Settings, comparisons: Sequence[Comparison], *, require: str) -> list[Comparison]:
+    """The comparisons corrected together by ``settings.correction``, their verdicts re-derived;
+    ``require`` is what they conclude together ("all" or "any", see :func:`stats.correct_family`)."""
+    return stats.correct_family(comparisons, method=settings.correction, alpha=settings.alpha, require=require)
 
 
 @dataclass(frozen=True)
@@ -117,17 +130,28 @@ class Family:
 
 def decide_family(settings: Settings, comparisons: Sequence[Comparison], *, decided: Sequence[bool] | None = None,
                   missing: Sequence[str] = (), corrected: bool = True) -> Family:
-    """Correct the comparisons together (``settings.correction``) and take the family's verdict.
+    """Correct the comparisons and take the family's verdict: every deciding comparison must hold.
 
-    ``decided``: which comparisons decide (default all); the others are reported beside them.
-    ``missing``: parts of the claim that could not be measured (with why); the claim is then at
-    best INCONCLUSIVE, and a CONTRADICTED part still contradicts it. ``corrected=False`` keeps a
-    lone comparison as judged alone (its reason then quotes ``p``, not ``p_holm``)."""
+    ``decided``: which comparisons decide (default all); they are corrected together as the
+    claim's family (an intersection-union test: see :func:`stats.correct_family`), and the
+    others, reported beside them, among themselves as a screen. The two-sided p-values that
+    tables show are corrected over all of them. ``missing``: parts of the claim that could not
+    be measured (with why); the claim is then at best INCONCLUSIVE, and a CONTRADICTED part
+    still contradicts it. ``corrected=False`` keeps a lone comparison as judged alone (its
+    reason then quotes ``p``, not ``p_holm``)."""
+    flags = [True] * len(comparisons) if decided is None else list(decided)
     if corrected and comparisons:
-        family = correct(settings, comparisons)
+        deciding = correct(settings, [c for c, d in zip(comparisons, flags) if d], require="all")
+        reported = correct(settings, [c for c, d in zip(comparisons, flags) if not d], require="any")
+        shown = stats.correct([c.details["p_difference"] for c in comparisons], settings.correction)
+        parts = {True: iter(deciding), False: iter(reported)}
+        family = [next(parts[d]) for d in flags]
+        for c, p in zip(family, shown):
+            c.details["p_difference_corrected"] = float(p)
     else:
         family = list(comparisons)
-    deciding = [c for c, d in zip(family, [True] * len(family) if decided is None else decided) if d]
+    family = [replace(c, details={**c.details, "decides": bool(d)}) for c, d in zip(family, flags)]
+    deciding = [c for c, d in zip(family, flags) if d]
     if deciding:
         verdict, reason = stats.family_verdict(deciding)
     else:

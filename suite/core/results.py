@@ -7,6 +7,12 @@ from enum import Enum
 from typing import Any
 
 
+# Fewer units of analysis than this and a verdict rests on less than an IR evaluation would
+# accept: TREC tracks judge 43-50 topics, and Voorhees & Buckley (SIGIR 2002) found 25 topics
+# the least at which a difference is stable. The report flags such verdicts; they still count.
+FEW_UNITS = 25
+
+
 class Verdict(str, Enum):
     """The three outcomes of a claim; the rules that pick one live in :mod:`suite.core.stats`."""
 
@@ -66,6 +72,16 @@ class ClaimResult:
     figures: dict[str, Any] = field(default_factory=dict)
     # Per-query values by condition label, so a run can be re-tested later.
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def units(self) -> tuple[str, int, int] | None:
+        """(unit of analysis, smallest n, largest n) over the comparisons that decide the claim
+        (``details["decides"]``, default true), or None when it has none."""
+        deciding = [c for c in self.comparisons if c.details.get("decides", True)]
+        if not deciding:
+            return None
+        unit = " / ".join(sorted({c.details.get("unit", "queries") for c in deciding}))
+        sizes = [c.n for c in deciding]
+        return unit, min(sizes), max(sizes)
 
     @property
     def key(self) -> str:

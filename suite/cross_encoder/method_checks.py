@@ -159,7 +159,7 @@ def check_head_ablation(setup: PlantedSetup) -> Check:
     family = stats.correct_family(
         [compare(f"zero {setup.head_label} vs unablated", ablated, baseline),
          compare(f"zero {setup.head_label} vs other heads of layer {layer}", ablated, control_mean)],
-        settings.correction, settings.alpha)
+        settings.correction, settings.alpha, require="all")
     passed = all(c.verdict.value == "SUPPORTED" for c in family)
     mean = lambda d: float(np.mean(list(d.values())))  # noqa: E731
     detail = (f"nDCG@10 {mean(baseline):.3f} unablated -> {mean(ablated):.3f} with {setup.head_label} zeroed; "
@@ -184,7 +184,8 @@ def check_directions(setup: PlantedSetup) -> Check:
         comparisons.append(stats.paired_comparison(
             f"ablate {direction}", [ablated[q] for q in qids], [baseline[q] for q in qids], hypothesis="two-sided",
             test=settings.test, alpha=settings.alpha, n_resamples=200, seed=settings.seed))
-    corrected = stats.correct_family(comparisons, settings.correction, settings.alpha)
+    # A screen of the 25 directions: which hurt is decided with every direction's test corrected.
+    corrected = stats.correct_family(comparisons, settings.correction, settings.alpha, require="any")
     hurt = {str(d) for d, c in zip(all_directions(), corrected) if c.p_corrected < settings.alpha and c.effect < 0}
     planted = {str(Direction.parse(p)) for p in setup.planted.planted_paths}
     passed = hurt == planted

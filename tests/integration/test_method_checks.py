@@ -55,12 +55,16 @@ def test_every_detector_recovers_the_planted_mechanism(setup, name):
 
 
 def test_calibration_checks_pass_with_at_least_1000_simulations():
-    checks = calibration.calibration_checks(Settings(), n=30, heads=24)
-    assert {c["name"] for c in checks} >= {f"calibration: {d} false-positive rate" for d in stats.DECISIONS}
+    """Every row of the calibration at the claims' default n, each cell audited against the comparison functions."""
+    checks = calibration.calibration_checks(Settings())
+    names = {c["name"] for c in checks}
+    assert names >= {f"calibration: {d} on {k} data" for d, k in calibration.CALIBRATION_ROWS}
     for check in checks:
-        assert check["passed"], check["detail"]
         if "calibration" in check["figures"]:
-            assert check["figures"]["calibration"]["n_sims"] >= 1000
+            figure = check["figures"]["calibration"]
+            assert figure["n_sims"] >= 1000
+            assert all(c["mismatches"] == 0 for c in figure["cells"]), check["detail"]
+        assert check["passed"], check["detail"]
 
 
 # --------------------------------------------------------------------------- teeth
@@ -125,12 +129,11 @@ def test_decomposition_against_contextual_states_fails(fresh, monkeypatch):
 
 
 def test_uncorrected_head_screen_fails_calibration(monkeypatch):
-    """With the multiple-comparison correction disabled, null screens of 24 heads find a head
+    """With the multiple-comparison correction disabled, null screens of 8 heads find a head
     far more often than alpha."""
     monkeypatch.setattr(stats.corrections, "correct", lambda pvalues, method: np.asarray(pvalues, dtype=float))
-    check = calibration.check_false_positive_rate("heads", Settings(), n=30, heads=24)
+    check = calibration.check_calibration("screen", "normal", Settings(), sizes=(30,))
     assert not check["passed"], check["detail"]
-
 
 
 # --------------------------------------------------------------------------- planted T5

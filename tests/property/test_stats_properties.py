@@ -187,22 +187,40 @@ def test_a_supported_superiority_has_a_significant_effect_of_the_claimed_sign(sa
     if c.verdict is Verdict.SUPPORTED:
         assert c.p_corrected < 0.05
         assert hypothesis == "two-sided" or (c.effect > 0) == (hypothesis == "greater")
-    # Without an expected effect there is no power, so only a significant opposite effect contradicts.
-    assert c.verdict is not Verdict.CONTRADICTED or c.details["p_difference_corrected"] < 0.05
+    # Without a smallest effect only a significant effect the other way contradicts (two-sided: nothing).
+    if c.verdict is Verdict.CONTRADICTED:
+        assert hypothesis != "two-sided" and c.details["p_contradiction_corrected"] < 0.05
+        if c.details["test"] in ("t", "exact"):  # tests of the mean; a rank test may oppose it (see test_stats)
+            assert (c.effect < 0) == (hypothesis == "greater")
     assert c.ci[0] <= c.ci[1] and c.details["effect_ci"][0] <= c.details["effect_ci"][1]
 
 
 @SLOW
-@given(st.lists(paired_samples(min_size=3, min_value=0.0, max_value=1.0), min_size=1, max_size=5), METHODS)
-def test_correcting_a_family_never_adds_support_and_is_idempotent(samples, method):
-    family = [stats.paired_comparison(f"c{i}", x, y, hypothesis="greater", expected_effect=0.1, n_resamples=20)
+@given(st.lists(paired_samples(min_size=3, min_value=0.0, max_value=1.0), min_size=1, max_size=5), METHODS,
+       st.sampled_from([None, 0.05]))
+def test_correcting_a_family_never_adds_support_and_is_idempotent(samples, method, smallest):
+    """A screen ("any") corrects the support p-values: correction never adds support. A claim
+    ("all") corrects the contradiction p-values: correction never adds a contradiction, and its
+    support tests stay at alpha. Either way correcting twice is correcting once."""
+    family = [stats.paired_comparison(f"c{i}", x, y, hypothesis="greater", expected_effect=0.1,
+                                      smallest_effect=smallest, n_resamples=20)
               for i, (x, y) in enumerate(samples)]
-    corrected = stats.correct_family(family, method)
-    for before, after in zip(family, corrected):
+    screen = stats.correct_family(family, method, require="any")
+    for before, after in zip(family, screen):
         assert after.p_corrected >= before.p_value - 1e-15
+        assert after.details["p_contradiction_corrected"] == before.details["p_contradiction"]
         assert after.verdict is not Verdict.SUPPORTED or before.verdict is Verdict.SUPPORTED
         assert after.power is None or after.power <= before.power + 1e-9  # power at alpha/m <= at alpha
-    assert stats.correct_family(corrected, method) == corrected
+    claim = stats.correct_family(family, method, require="all")
+    for before, after in zip(family, claim):
+        assert after.p_corrected == before.p_value
+        assert after.details["p_contradiction_corrected"] >= before.details["p_contradiction"] - 1e-15
+        assert after.verdict is not Verdict.CONTRADICTED or before.verdict is Verdict.CONTRADICTED
+        assert after.power == before.power  # the support tests face alpha, as alone
+        if smallest is None:  # support and contradiction cannot both reject: a verdict only weakens
+            assert after.verdict in (before.verdict, Verdict.INCONCLUSIVE)
+    for require, corrected in (("any", screen), ("all", claim)):
+        assert stats.correct_family(corrected, method, require=require) == corrected
 
 
 @SLOW
@@ -213,7 +231,7 @@ def test_equivalence_and_contradiction_exclude_each_other_sensibly(sample, margi
     if c.verdict is Verdict.SUPPORTED:
         assert abs(c.effect) < margin
     if c.verdict is Verdict.CONTRADICTED:
-        assert abs(c.effect) > margin and c.details["p_difference"] < 0.05
+        assert abs(c.effect) > margin and c.details["p_contradiction"] < 0.05
     assert 0 <= c.power <= 1
 
 

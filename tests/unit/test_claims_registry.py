@@ -67,7 +67,7 @@ def test_misspelt_parameter_in_a_nested_table(tmp_path):
                     'hypothesis = "equivalent", margn = 0.05 }')
     _refused(path, CROSS_ENCODER, "claim CE-2: unknown parameter 'conditions[0].margn' for measurement "
                                   "'direction_effects' (known: label, ablate, against, hypothesis, margin, "
-                                  "expected_effect)")
+                                  "expected_effect, smallest_effect)")
 
 
 def test_missing_parameter(tmp_path):
@@ -111,8 +111,8 @@ def test_schema_checks_across_fields(tmp_path):
     """Margins go with equivalence: stats would refuse them mid-run, the schema refuses them at load."""
     path = _variant(tmp_path, "cross_encoder.toml", "params = { margin = 0.05, paper_cells", "params = { paper_cells")
     _refused(path, CROSS_ENCODER, "claim CE-5: missing parameter 'margin', which the paper's 'equivalent' cells need")
-    path = _variant(tmp_path, "cross_encoder.toml", 'hypothesis = "less", expected_effect = -0.14 },\n] }',
-                    'hypothesis = "less", margin = 0.1, expected_effect = -0.14 },\n] }')
+    path = _variant(tmp_path, "cross_encoder.toml", 'hypothesis = "less", expected_effect = -0.14, smallest_effect = -0.05 },\n] }',
+                    'hypothesis = "less", margin = 0.1, expected_effect = -0.14, smallest_effect = -0.05 },\n] }')
     with pytest.raises(ClaimsFileError, match=re.escape("claim CE-3: condition 'Query->Document': a margin goes")):
         load_claims(path, CROSS_ENCODER)
 
@@ -190,9 +190,26 @@ def test_result_records_the_params_as_written(tmp_path):
                                          *claim.declared_params.items()]
     assert "exclude_last_layer" not in claims["GR-2"].declared_params
     written = load_claims(CLAIMS_DIR / "generative.toml", GENERATIVE)[2].declared_params
-    assert list(written) == ["boundary", "order", "cells"]
+    assert list(written) == ["removable_below", "crucial_above", "order", "cells"]
     assert written["cells"][0] == {"component": "self_attention", "method": "zero", "stage": "I", "paper": 0.0152,
                                    "nq320k": 0.0267, "trivia_qa": 0.1258, "role": "removable"}
+
+
+def test_every_labelled_stage_cell_lies_on_its_roles_side_of_its_bound():
+    """GR-3's bounds hold the paper's own cells on NQ10k, NQ320k and Trivia-QA: a removable cell is below
+    removable_below, a crucial one above crucial_above (the former single 15% put Trivia-QA's removable cells
+    up to 20.93% on the crucial side)."""
+    params = next(c for c in load_claims(CLAIMS_DIR / "generative.toml", GENERATIVE) if c.id == "GR-3").params
+    labelled = [cell for cell in params.cells if cell.role != "reported"]
+    assert {cell.role for cell in labelled} == {"removable", "crucial"}
+    for cell in labelled:
+        for model in ("paper", "nq320k", "trivia_qa"):
+            value = getattr(cell, model)
+            where = f"{cell.component}, {cell.method}, stage {cell.stage}, {model}: {value}"
+            if cell.role == "removable":
+                assert value < params.removable_below, where
+            else:
+                assert value > params.crucial_above, where
 
 
 # --------------------------------------------------------------------------- at pytest collection

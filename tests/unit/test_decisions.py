@@ -1,13 +1,17 @@
 """suite.core.decisions reproduces, number for number, what each wing computed before it existed.
 
-The references below are the pairing and family code of the three former call sites, copied
-as they were (CE directions ``_aligned``, CE heads ``_paired`` and its screen, GR ``common.paired``
-and ``common.decide``, CE ``_decide``); bootstrap CIs and randomization tests depend on the order
-of the pairs, so the arrays must agree element by element, in order.
+The pairing references below are the code of the three former call sites, copied as they were
+(CE directions ``_aligned``, CE heads ``_paired`` and its screen, GR ``common.paired``); bootstrap
+CIs and randomization tests depend on the order of the pairs, so the arrays must agree element
+by element, in order. The family references started as GR ``common.decide`` and CE ``_decide``
+and now spell out the verdict rules of suite.core.stats with direct calls: the deciding
+comparisons corrected as an intersection-union family (``require="all"``), the reported ones as
+a screen (``require="any"``), the two-sided p-values over all of them.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -151,10 +155,22 @@ def test_other_decisions_are_the_former_calls():
                                     alpha=0.1, min_power=0.9)
     assert decisions.mcnemar(session, "m", hits, other, hypothesis="greater") == \
         stats.mcnemar_comparison("m", hits, other, hypothesis="greater", alpha=0.1, min_power=0.9)
+    assert decisions.proportion(session, "w", hits, 0.5, hypothesis="less", smallest_effect=-0.05, selection=3,
+                                unit="layers") == \
+        stats.proportion_comparison("w", int(hits.sum()), 30, 0.5, hypothesis="less", smallest_effect=-0.05,
+                                    selection=3, alpha=0.1, min_power=0.9, unit="layers")
     x, y = rng.random(12), rng.random(40)
-    # CE-7 and CE-9 never passed min_power: it stays at the stats default.
+    # The session's min_power now reaches the unpaired test too (it words the detectable effect).
     assert decisions.independent(session, "i", x, y, hypothesis="greater") == \
-        stats.independent_comparison("i", x, y, hypothesis="greater", alpha=0.1, n_resamples=150, seed=4)
+        stats.independent_comparison("i", x, y, hypothesis="greater", alpha=0.1, min_power=0.9, n_resamples=150,
+                                     seed=4)
+    shares = rng.random(30) * 0.1
+    assert decisions.bounded_mean(session, "b", shares, 0.2, hypothesis="less") == \
+        stats.bounded_mean_comparison("b", shares, 0.2, hypothesis="less", alpha=0.1, min_power=0.9, n_resamples=150,
+                                      seed=4)
+    assert decisions.paired(session, "d", x, 0.5, hypothesis="greater", smallest_effect=0.1, unit="heads") == \
+        stats.paired_comparison("d", x, np.full(12, 0.5), hypothesis="greater", smallest_effect=0.1, alpha=0.1,
+                                min_power=0.9, n_resamples=150, seed=4, unit="heads")
 
 
 # --------------------------------------------------------------------------- families
@@ -169,9 +185,26 @@ _STUDY = SimpleNamespace(model=SimpleNamespace(name="m"), collection=SimpleNames
                          recorded_options=lambda: {})
 
 
+def reference_family(session, comparisons, decided):
+    """The rules with direct stats calls: deciding ones "all", reported ones "any", p_difference over all."""
+    flags = list(decided) if decided is not None else [True] * len(comparisons)
+    method, alpha = session.correction, session.alpha
+    deciding = stats.correct_family([c for c, d in zip(comparisons, flags) if d], method, alpha, require="all")
+    reported = stats.correct_family([c for c, d in zip(comparisons, flags) if not d], method, alpha, require="any")
+    shown = stats.correct([c.details["p_difference"] for c in comparisons], method)
+    corrected, i, j = [], 0, 0
+    for flag, p in zip(flags, shown):
+        if flag:
+            c, i = deciding[i], i + 1
+        else:
+            c, j = reported[j], j + 1
+        corrected.append(replace(c, details={**c.details, "p_difference_corrected": float(p), "decides": flag}))
+    return corrected, flags
+
+
 def gr_decide(claim, study, session, comparisons, *, metric, missing=(), decided=None, **fields):
-    corrected = stats.correct_family(comparisons, method=session.correction, alpha=session.alpha) if comparisons else []
-    chosen = [c for c, d in zip(corrected, decided if decided is not None else [True] * len(corrected)) if d]
+    corrected, flags = reference_family(session, comparisons, decided)
+    chosen = [c for c, d in zip(corrected, flags) if d]
     if chosen:
         verdict, reason = stats.family_verdict(chosen)
     else:
@@ -190,7 +223,7 @@ def gr_decide(claim, study, session, comparisons, *, metric, missing=(), decided
 
 
 def ce_decide(claim, study, session, comparisons, **fields):
-    corrected = stats.correct_family(comparisons, method=session.correction, alpha=session.alpha)
+    corrected, _ = reference_family(session, comparisons, None)
     verdict, reason = stats.family_verdict(corrected)
     return claim.result(study, session, metric="ndcg_cut_10",
                         decision=", ".join(sorted({c.details.get("hypothesis", "") for c in corrected} - {""})),
@@ -233,5 +266,6 @@ def test_a_lone_comparison_can_stay_uncorrected():
     """CE-7, CE-9 and CE-10 judge their one comparison alone (reason quotes p, not p_holm)."""
     (comparison,) = _comparisons(np.random.default_rng(1), 1)
     family = decisions.decide_family(Settings(), [comparison], corrected=False)
-    assert family.comparisons == [comparison]
+    assert family.comparisons == [replace(comparison, details={**comparison.details, "decides": True})]
+    assert "decides" not in comparison.details  # the caller's comparison is left as it was
     assert (family.verdict, family.reason) == stats.family_verdict([comparison])

@@ -507,3 +507,28 @@ def test_head_figures_escape_everything_from_the_run(example_run):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "Could not draw" not in page
     assert _parse(page).problems == []
+
+
+def test_each_claim_shows_its_unit_of_analysis_and_n_and_flags_few_units(example_run):
+    run = copy.deepcopy(example_run)
+    claim = run["claims"][0]
+    for c in claim["comparisons"]:
+        c["n"], c.setdefault("details", {})["unit"] = 40, "queries"
+    claim["comparisons"][0]["details"]["decides"] = True
+    card = _card_of(render_report(run), claim["claim_id"])
+    assert "Unit of analysis" in card and "queries, n = 40" in card and "few-units" not in card
+    for c in claim["comparisons"]:
+        c["n"] = 3
+    card = _card_of(render_report(run), claim["claim_id"])
+    assert "queries, n = 3" in card and "fewer than 25 queries" in card
+    # Comparisons only reported beside the deciding ones do not count.
+    claim["comparisons"][0]["n"] = 200
+    for c in claim["comparisons"][1:]:
+        c["details"]["decides"] = False
+    if len(claim["comparisons"]) > 1:
+        assert "queries, n = 200" in _card_of(render_report(run), claim["claim_id"])
+
+
+def _card_of(page: str, claim_id: str) -> str:
+    start = page.index(f'<span class="cid">{claim_id}</span>')
+    return page[start : page.index("</article>", start)]

@@ -65,7 +65,7 @@ def stage_table() -> dict:
     return {"components": components, "component_names": {"self_attention": "self-attention",
             "cross_attention": "cross-attention", "mlp": "MLP"}, "methods": methods,
             "method_names": {"zero": "zero", "mean": "mean", "model": "T5"}, "stages": ["I", "II", "III"],
-            "cells": cells, "boundary": 0.15, "n": 20, "stage_layers": {"I": "0-3", "II": "4-8", "III": "9-11"},
+            "cells": cells, "removable_below": 0.25, "crucial_above": 0.15, "n": 20, "stage_layers": {"I": "0-3", "II": "4-8", "III": "9-11"},
             "stages_data_driven": STAGES["data_driven"],
             "paper_models": {"paper": "NQ10k", "nq320k": "NQ320k", "trivia_qa": "Trivia-QA"}}
 
@@ -127,7 +127,7 @@ def promoted_tokens() -> dict:
                           "heads": [{"layer": 5, "head": 3, "tokens": ["books", "ouvrage", XSS, ""]},
                                     {"layer": 6, "head": 0, "tokens": ["authors"]}]},
                          {"query": "empty", "heads": []}],
-            "mean_promoted": 0.31, "mean_random": 0.12, "judge": "all-MiniLM-L6-v2 (mean pooling, cosine)",
+            "mean_promoted": 0.31, "mean_random": 0.12, "mean_other_query": 0.18, "judge": "all-MiniLM-L6-v2 (mean pooling, cosine)",
             "caption": "Per query, the 3 stage-II heads with the largest output norm."}
 
 
@@ -167,11 +167,18 @@ def test_stage_table_draws_nine_rows_of_three_stages_with_roles_verdicts_and_mis
     assert "crucial · paper 0.929" in svg and "reported · paper 0.050" in svg
     assert "NQ320k 0.100" in svg and "Trivia-QA 0.200" in svg  # the other datasets in the tooltip
     assert "no pre-trained companion" in figure  # the missing cells' reason
-    assert "Boundary 0.15" in figure and "layers 4-8" in svg
+    assert "significantly below 0.25, a crucial one significantly above 0.15" in figure and "layers 4-8" in svg
     assert "I 0-2, II 3-6, III 7-11" in figure  # data-driven stages stated
     table = stage_table()
     table["cells"] = table["cells"][:-1]  # an undeclared cell is drawn as such, not dropped
     assert "not declared" in _drawn("stage_table", table)
+
+
+def test_stage_table_of_a_run_with_one_boundary_states_it_for_both_roles():
+    table = stage_table()
+    del table["removable_below"], table["crucial_above"]
+    table["boundary"] = 0.15
+    assert "significantly below 0.15, a crucial one significantly above 0.15" in _drawn("stage_table", table)
 
 
 def test_contribution_profile_has_three_panels_stages_and_the_threshold():
@@ -239,6 +246,7 @@ def test_promoted_tokens_are_escaped_model_vocabulary():
     assert XSS not in figure and "&lt;script&gt;alert(1)&lt;/script&gt;" in figure
     assert '<code class="tok">ouvrage</code>' in figure and "5/3" in figure and "no heads" in figure
     assert "0.310" in figure and "0.120" in figure and "+0.190" in figure
+    assert "another query of the study (seeded derangement) <strong>0.180</strong>" in figure
 
 
 def test_everything_in_gr_figures_is_escaped():

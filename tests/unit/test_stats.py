@@ -390,62 +390,147 @@ def test_superiority_contradicted_by_opposite_effect():
     x, y = _paired(0.1, 0.1, 40)
     c = stats.paired_comparison("drop", x, y, hypothesis="less", expected_effect=-0.14)
     assert c.verdict is Verdict.CONTRADICTED
-    assert "opposite direction" in c.reason and "two-sided p=" in c.reason
+    # No smallest effect declared: the contradiction test is the one-sided test the other way.
+    assert c.details["p_contradiction"] == pytest.approx(stats.paired_t(x, y, "greater").p_value)
+    assert c.details["contradiction_null"] == "effect <= +0"
+    assert c.reason.startswith("significant effect in the opposite direction: effect +0.1")
+    assert f"(effect <= +0 rejected, p={c.details['p_contradiction']:.3g} < 0.05)" in c.reason
 
 
-def test_superiority_contradicted_by_power():
+def test_superiority_not_contradicted_by_power_alone():
+    # Mean exactly 0, sd exactly 0.1, n = 200: the t-test has power ~1 against -0.14, yet a
+    # non-significant result is no longer a contradiction: power only words the reason.
     x, y = _paired(0.0, 0.1, 200, centred=True)
     c = stats.paired_comparison("drop", x, y, hypothesis="less", expected_effect=-0.14)
+    assert c.verdict is Verdict.INCONCLUSIVE
+    assert c.p_value == pytest.approx(0.5) and c.details["p_contradiction"] == pytest.approx(0.5)  # t = 0
+    assert c.power == pytest.approx(stats.power_paired(-0.14, 0.1, 200, 0.05, "less")) and c.power > 0.99
+    assert c.reason == ("not significant (test p=0.5) and not contradicted (effect <= +0 not rejected, p=0.5); "
+                        f"power {c.power:.3g} >= 0.80 at n=200 to detect -0.14")
+
+
+def test_superiority_contradicted_when_the_smallest_effect_is_rejected():
+    # Same data with a smallest effect of interest -0.05: the test of "effect <= -0.05" against
+    # "effect > -0.05" shifts the differences by 0.05, t = 0.05 / (0.1 / sqrt(200)) = sqrt(200) / 2.
+    x, y = _paired(0.0, 0.1, 200, centred=True)
+    c = stats.paired_comparison("drop", x, y, hypothesis="less", expected_effect=-0.14, smallest_effect=-0.05)
+    assert c.details["p_contradiction"] == pytest.approx(sps.t.sf(math.sqrt(200) / 2, 199))
     assert c.verdict is Verdict.CONTRADICTED
-    assert c.power > 0.99
-    power = f"power {c.power:.3g} >= 0.80 at n=200 to detect -0.14"
-    assert c.reason == f"not significant (p={c.p_value:.3g}) although {power}"
+    assert c.reason.startswith("effect shown smaller than the smallest of interest (-0.05): effect ")
+    assert "(effect <= -0.05 rejected, p=1.27e-11 < 0.05)" in c.reason
+    # A significant effect shown smaller than the smallest of interest is contradicted too (it
+    # exists, and is too small to be the paper's): mean 0.02, sd 0.1, n = 400 gives t = 4 for
+    # the support test and t = -6 for "effect >= 0.05"; the contradiction takes precedence.
+    x, y = _paired(0.02, 0.1, 400, centred=True)
+    c = stats.paired_comparison("gain", x, y, hypothesis="greater", smallest_effect=0.05)
+    assert c.p_value == pytest.approx(sps.t.sf(4.0, 399)) and c.p_value < 0.05
+    assert c.details["p_contradiction"] == pytest.approx(sps.t.sf(6.0, 399))
+    assert c.verdict is Verdict.CONTRADICTED
+    assert "(effect >= +0.05 rejected" in c.reason
+    # Without the declaration the same data support the claim.
+    plain = stats.paired_comparison("gain", x, y, hypothesis="greater")
+    assert plain.verdict is Verdict.SUPPORTED and plain.p_value == c.p_value
 
 
 def test_superiority_inconclusive_underpowered():
+    x, y = _paired(0.0, 0.3, 20, centred=True)
+    c = stats.paired_comparison("drop", x, y, hypothesis="less", expected_effect=-0.05)
+    assert c.verdict is Verdict.INCONCLUSIVE and c.details["test"] == "t"
+    assert c.power == pytest.approx(stats.power_paired(-0.05, 0.3, 20, 0.05, "less")) and c.power < 0.8
+    assert c.reason == ("not significant (test p=0.5) and not contradicted (effect <= +0 not rejected, p=0.5); "
+                        f"power {c.power:.3g} < 0.80 at n=20 to detect -0.05")
+
+
+def test_superiority_below_sixteen_pairs_is_decided_by_the_exact_sign_flip_test():
     x, y = _paired(0.0, 0.3, 8, centred=True)
     c = stats.paired_comparison("drop", x, y, hypothesis="less", expected_effect=-0.05)
+    assert stats.EXACT_BELOW == 16
+    assert c.details["test"] == "exact" and c.test == "exact sign-flip permutation test, one-sided (less)"
+    assert c.p_value == pytest.approx(stats.paired_test("exact", x, y, "less").p_value)
+    assert c.details["smallest_p"] == 2.0**-8
+    assert c.power == pytest.approx(stats.power_paired_test("exact", -0.05, c.details["sd_diff"], 8, 0.05, "less"))
+    assert c.verdict is Verdict.INCONCLUSIVE and f"power {c.power:.3g} < 0.80 at n=8" in c.reason
+    # Eight positive differences: only the all-plus sign vector reaches their mean, p = 1/256.
+    up = stats.paired_comparison("gain", np.arange(1.0, 9.0), np.zeros(8), hypothesis="greater", test="wilcoxon")
+    assert up.details["test"] == "exact" and up.p_value == pytest.approx(1 / 256)
+    assert up.verdict is Verdict.SUPPORTED
+    # At n = 4 no data can reach p < 0.05 (1/16 = 0.0625): undecidable, power 0.
+    low = stats.paired_comparison("gain", [1.0, 2.0, 3.0, 4.0], np.zeros(4), hypothesis="greater", expected_effect=1.0)
+    assert low.p_value == pytest.approx(1 / 16) and low.power == 0.0
+    assert low.verdict is Verdict.INCONCLUSIVE
+    assert low.reason == ("undecidable: at n=4 queries the smallest p-value this test can give is 0.0625, "
+                          "not below its level 0.05")
+
+
+def test_paired_differences_without_spread_are_inconclusive():
+    c = stats.paired_comparison("gain", [0.3, 0.4, 0.5, 0.6] * 5, [0.2, 0.3, 0.4, 0.5] * 5, hypothesis="greater")
     assert c.verdict is Verdict.INCONCLUSIVE
-    assert c.power < 0.8
-    assert c.reason == f"not significant (p=0.5); power {c.power:.3g} < 0.80 at n=8 to detect -0.05"
+    assert c.reason == "all 20 differences are +0.1: no spread to test against (n=20 queries)"
+    assert c.details["degenerate"] is not None
 
 
 def test_superiority_inconclusive_without_expected_effect():
     x, y = _paired(0.0, 0.1, 200, centred=True)
     c = stats.paired_comparison("gain", x, y, hypothesis="greater")
     assert c.verdict is Verdict.INCONCLUSIVE and c.power is None
-    assert "no expected effect declared" in c.reason
+    detectable = c.details["detectable_effect"]
+    assert stats.power_paired(detectable, 0.1, 200, 0.05, "greater") == pytest.approx(0.8, abs=1e-4)
+    assert c.reason.endswith(f"at n=200 queries only an effect of {detectable:+.3g} or beyond is detected with power 0.80")
 
 
 def test_superiority_inconclusive_when_rank_test_and_mean_disagree():
-    # Nine small gains and one large loss: Wilcoxon says "greater" (p = 0.046), the mean falls.
-    x, y = np.array([0.01] * 9 + [-1.0]), np.zeros(10)
+    # Fifteen small gains and one large loss: Wilcoxon says "greater" (W+ = 120 of 136,
+    # p = 0.0014), the mean falls (-0.053). The support test rejects but with the wrong sign;
+    # the contradiction test (Wilcoxon "less") does not reject.
+    x, y = np.array([0.01] * 15 + [-1.0]), np.zeros(16)
     c = stats.paired_comparison("gain", x, y, hypothesis="greater", test="wilcoxon")
-    assert c.p_value < 0.05 and c.effect < 0 and c.details["p_difference"] > 0.05
+    assert c.details["test"] == "wilcoxon"
+    assert c.p_value == pytest.approx(stats.wilcoxon(x, y, "greater").p_value) and c.p_value < 0.05
+    assert c.effect == pytest.approx(-0.85 / 16)
+    assert c.details["p_contradiction"] > 0.05
     assert c.verdict is Verdict.INCONCLUSIVE
     assert "opposite sign" in c.reason
+    # Below 16 pairs the exact sign-flip test reads the mean, so the two cannot disagree: nine
+    # gains and a loss, p = (1 + 512) / 1024 (the -1 kept: only all-plus reaches the mean; flipped: all do).
+    x, y = np.array([0.01] * 9 + [-1.0]), np.zeros(10)
+    small = stats.paired_comparison("gain", x, y, hypothesis="greater", test="wilcoxon")
+    assert small.details["test"] == "exact" and small.p_value == pytest.approx(513 / 1024)
+    assert small.verdict is Verdict.INCONCLUSIVE and "opposite sign" not in small.reason
 
 
 def test_superiority_not_contradicted_when_only_a_rank_test_opposes_the_mean():
-    # Twelve small losses and one large gain: Wilcoxon's two-sided difference points down
-    # (p = 0.02), the mean is up; the rule speaks of the effect, so this is no contradiction.
-    x, y = np.array([-0.01] * 12 + [1.0]), np.zeros(13)
+    # Fifteen small losses and one large gain: Wilcoxon's "less" rejects (p = 0.0014), the mean
+    # is up (+0.053). The mirror image of the test above is INCONCLUSIVE ("opposite sign");
+    # by the same token this is no contradiction of "greater".
+    x, y = np.array([-0.01] * 15 + [1.0]), np.zeros(16)
     c = stats.paired_comparison("gain", x, y, hypothesis="greater", test="wilcoxon")
-    assert c.details["p_difference"] < 0.05 and c.effect > 0
-    assert c.verdict is Verdict.INCONCLUSIVE
+    assert c.details["p_contradiction"] < 0.05 and c.effect > 0
+    assert c.verdict is Verdict.INCONCLUSIVE and "disagree" in c.reason
 
 
 def test_two_sided_branches():
     x, y = _paired(0.1, 0.1, 30)
     assert stats.paired_comparison("d", x, y, hypothesis="two-sided").verdict is Verdict.SUPPORTED
     x, y = _paired(0.0, 0.1, 200, centred=True)
+    # Power alone contradicts nothing.
     powered = stats.paired_comparison("d", x, y, hypothesis="two-sided", expected_effect=0.05)
-    assert powered.verdict is Verdict.CONTRADICTED
+    assert powered.verdict is Verdict.INCONCLUSIVE
     assert powered.power == pytest.approx(stats.power_paired(0.05, 0.1, 200, 0.05, "two-sided"))
-    assert stats.paired_comparison("d", x, y, hypothesis="two-sided").verdict is Verdict.INCONCLUSIVE
-    x, y = _paired(0.0, 0.3, 8, centred=True)
+    assert powered.details["p_contradiction"] == 1.0 and powered.details["contradiction_null"] is None
+    assert powered.reason.endswith(f"power {powered.power:.3g} >= 0.80 at n=200 to detect +0.05")
+    # With a smallest effect the TOST contradicts: t = -0.05 / (0.1 / sqrt(200)) on both sides.
+    for smallest in (0.05, -0.05):  # its size is what counts
+        small = stats.paired_comparison("d", x, y, hypothesis="two-sided", smallest_effect=smallest)
+        assert small.details["p_contradiction"] == pytest.approx(sps.t.sf(math.sqrt(200) / 2, 199))
+        assert small.verdict is Verdict.CONTRADICTED
+        assert small.reason.startswith("no difference of interest: |effect| shown below 0.05: effect ")
+        assert "(|effect| >= 0.05 rejected" in small.reason
+    plain = stats.paired_comparison("d", x, y, hypothesis="two-sided")
+    assert plain.verdict is Verdict.INCONCLUSIVE and "±" in plain.reason  # the detectable effect, both ways
+    x, y = _paired(0.0, 0.3, 20, centred=True)
     weak = stats.paired_comparison("d", x, y, hypothesis="two-sided", expected_effect=0.05)
-    assert weak.verdict is Verdict.INCONCLUSIVE and "power" in weak.reason
+    assert weak.verdict is Verdict.INCONCLUSIVE and f"power {weak.power:.3g} < 0.80" in weak.reason
+    assert weak.power == pytest.approx(stats.power_paired(0.05, 0.3, 20, 0.05, "two-sided"))
 
 
 def test_equivalence_supported():
@@ -453,22 +538,45 @@ def test_equivalence_supported():
     c = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05)
     assert c.verdict is Verdict.SUPPORTED
     assert c.p_value == pytest.approx(stats.tost_paired(x, y, 0.05).p_value)
-    assert c.reason.startswith("equivalent within ±0.05: effect ") and ", TOST p=" in c.reason
+    assert c.reason.startswith("equivalent within ±0.05: effect ") and " (TOST p=" in c.reason
+    # Below 16 pairs no margin is tested: the exact test is exact only under "no effect at all".
+    x, y = _paired(0.0, 0.02, 8, centred=True)
+    small = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05)
+    assert small.details["test"] == "exact" and small.p_value == 1.0 and small.power == 0.0
+    assert small.verdict is Verdict.INCONCLUSIVE and small.reason.startswith("undecidable: below 16 pairs")
 
 
 def test_equivalence_contradicted():
-    x, y = _paired(0.15, 0.05, 30)
+    # Mean exactly 0.15, sd 0.05, n = 30: "effect <= 0.05" is rejected with t = 0.1 / (0.05 / sqrt(30)).
+    x, y = _paired(0.15, 0.05, 30, centred=True)
     c = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05)
+    assert c.details["p_contradiction"] == pytest.approx(sps.t.sf(2 * math.sqrt(30), 29))
     assert c.verdict is Verdict.CONTRADICTED
-    assert c.reason.startswith("not equivalent: effect +0.1")
+    assert c.reason.startswith("not equivalent: the 90% interval lies beyond ±0.05: effect +0.15")
+    assert "(effect within ±0.05 rejected, p=" in c.reason
+
+
+def test_equivalence_not_contradicted_while_the_interval_reaches_the_margin():
+    # Mean 0.07 beyond the margin 0.05 and significantly nonzero (the former rule's contradiction),
+    # but "effect <= 0.05" is not rejected (t = 0.02 / (0.1 / sqrt(20)), p = 0.19): inconclusive.
+    x, y = _paired(0.07, 0.1, 20, centred=True)
+    c = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05)
+    assert c.details["p_difference"] < 0.05 and c.effect > 0.05
+    assert c.details["p_contradiction"] == pytest.approx(sps.t.sf(0.2 * math.sqrt(20), 19))
+    assert c.verdict is Verdict.INCONCLUSIVE
 
 
 def test_equivalence_inconclusive_underpowered():
-    x, y = _paired(0.0, 0.2, 6, centred=True)
+    x, y = _paired(0.0, 0.2, 20, centred=True)
     c = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05)
     assert c.verdict is Verdict.INCONCLUSIVE
-    assert c.power == pytest.approx(stats.power_tost(0.2, 6, 0.05))
-    assert c.reason.endswith(f"TOST power {c.power:.3g} < 0.80 at n=6")
+    assert c.power == pytest.approx(stats.power_tost(0.2, 20, 0.05))
+    assert c.reason.endswith(f"power {c.power:.3g} < 0.80 at n=20 at a true effect of 0")
+    # Below 16 pairs no margin is tested, so there is no power to have.
+    x, y = _paired(0.0, 0.2, 6, centred=True)
+    small = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05)
+    assert small.power == 0.0 == stats.power_paired_test("exact", 0.0, 0.2, 6, 0.05, margin=0.05)
+    assert small.verdict is Verdict.INCONCLUSIVE and "(n=6 queries)" in small.reason
 
 
 def test_equivalence_inconclusive_when_a_significant_difference_is_within_the_margin():
@@ -517,17 +625,28 @@ def test_paired_comparison_rejects_bad_data():
 
 def test_correct_family_applies_holm_and_rederives_verdicts():
     p_target = [0.03, 0.04]
-    family = [stats.paired_comparison(f"c{i}", *_with_t(sps.t.isf(p, 9)), hypothesis="greater")
+    family = [stats.paired_comparison(f"c{i}", *_with_t(sps.t.isf(p, 19), 20), hypothesis="greater")
               for i, p in enumerate(p_target)]
     assert [c.verdict for c in family] == [Verdict.SUPPORTED, Verdict.SUPPORTED]
     assert [c.p_value for c in family] == pytest.approx(p_target)
-    corrected = stats.correct_family(family, "holm")
-    assert [c.p_corrected for c in corrected] == pytest.approx([0.06, 0.06])
-    assert [c.verdict for c in corrected] == [Verdict.INCONCLUSIVE, Verdict.INCONCLUSIVE]
-    assert all("p_holm=0.06" in c.reason for c in corrected)
-    assert [c.p_value for c in corrected] == [c.p_value for c in family]
+    assert [c.details["p_contradiction"] for c in family] == pytest.approx([0.97, 0.96])  # 1 - p for the t-test
+    # "any" (a screen): the support p-values are corrected, 2 * 0.03 and max(0.06, 0.04).
+    screen = stats.correct_family(family, "holm", require="any")
+    assert [c.p_corrected for c in screen] == pytest.approx([0.06, 0.06])
+    assert [c.details["p_contradiction_corrected"] for c in screen] == pytest.approx([0.97, 0.96])
+    assert [c.verdict for c in screen] == [Verdict.INCONCLUSIVE, Verdict.INCONCLUSIVE]
+    assert all("p_holm=0.06" in c.reason for c in screen)
+    assert all(c.details["power_level"] == pytest.approx(0.025) for c in screen)
+    # "all" (intersection-union): each support test stays at alpha, the contradictions are corrected.
+    claim = stats.correct_family(family, "holm", require="all")
+    assert [c.p_corrected for c in claim] == pytest.approx(p_target)
+    assert [c.details["p_contradiction_corrected"] for c in claim] == pytest.approx([1.0, 1.0])  # 2 * 0.96, capped
+    assert [c.verdict for c in claim] == [Verdict.SUPPORTED, Verdict.SUPPORTED]
+    assert all(c.details["power_level"] == 0.05 for c in claim)
+    for corrected in (screen, claim):
+        assert [c.p_value for c in corrected] == [c.p_value for c in family]
     assert [c.verdict for c in family] == [Verdict.SUPPORTED, Verdict.SUPPORTED]  # originals untouched
-    assert [c.verdict for c in stats.correct_family(family, "none")] == [Verdict.SUPPORTED, Verdict.SUPPORTED]
+    assert [c.verdict for c in stats.correct_family(family, "none", require="any")] == [Verdict.SUPPORTED] * 2
 
 
 def test_correct_family_corrects_equivalence_difference_p_and_power():
@@ -539,36 +658,58 @@ def test_correct_family_corrects_equivalence_difference_p_and_power():
         stats.paired_comparison("same", x2, y2, hypothesis="equivalent", margin=0.05),
         stats.paired_comparison("drop", x3, y3, hypothesis="less", expected_effect=-0.14),
     ]
-    corrected = stats.correct_family(family, "holm", alpha=0.05)
-    assert [c.p_corrected for c in corrected] == pytest.approx(stats.holm([c.p_value for c in family]))
+    support = [c.p_value for c in family]
+    contradiction = [c.details["p_contradiction"] for c in family]
     expected_difference = stats.holm([c.details["p_difference"] for c in family])
-    assert [c.details["p_difference_corrected"] for c in corrected] == pytest.approx(expected_difference)
-    assert corrected[0].power == pytest.approx(stats.power_tost(family[0].details["sd_diff"], 30, 0.05, 0.05 / 3))
-    assert corrected[2].power == pytest.approx(
-        stats.power_paired(-0.14, family[2].details["sd_diff"], 20, 0.05 / 3, "less"))
-    assert all(c.details["power_level"] == pytest.approx(0.05 / 3) for c in corrected)
-    assert [c.verdict for c in corrected] == [Verdict.CONTRADICTED, Verdict.SUPPORTED, Verdict.SUPPORTED]
-    assert stats.correct_family(corrected, "holm") == corrected  # idempotent
+    sd = [c.details["sd_diff"] for c in family]
+    for require, level in (("all", 0.05), ("any", 0.05 / 3)):
+        corrected = stats.correct_family(family, "holm", alpha=0.05, require=require)
+        assert [c.p_corrected for c in corrected] == pytest.approx(support if require == "all" else stats.holm(support))
+        assert [c.details["p_contradiction_corrected"] for c in corrected] == pytest.approx(
+            stats.holm(contradiction) if require == "all" else contradiction)
+        assert [c.details["p_difference_corrected"] for c in corrected] == pytest.approx(expected_difference)
+        # Power is at the level the support test faces: alpha, or alpha/m where support is corrected.
+        assert all(c.details["power_level"] == pytest.approx(level) for c in corrected)
+        assert corrected[0].power == pytest.approx(stats.power_tost(sd[0], 30, 0.05, level))
+        assert corrected[2].power == pytest.approx(stats.power_paired(-0.14, sd[2], 20, level, "less"))
+        assert [c.verdict for c in corrected] == [Verdict.CONTRADICTED, Verdict.SUPPORTED, Verdict.SUPPORTED]
+        assert stats.correct_family(corrected, "holm", require=require) == corrected  # idempotent
+
+
+def _beyond_the_margin_at(p: float, n: int = 20):
+    """Differences of mean 0.1 whose one-sided t-test of "effect <= 0.05" gives exactly p."""
+    z = np.linspace(-1.0, 1.0, n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return 0.1 + 0.05 * math.sqrt(n) / sps.t.isf(p, n - 1) * z, np.zeros(n)
 
 
 def test_correct_family_can_undo_a_contradiction():
-    # Alone, the difference (p about 0.02) is significant beyond the margin; among ten, it is not.
-    x, y = _with_t(sps.t.isf(0.01, 9))
-    scale = 0.1 / x.mean()
-    lone = stats.paired_comparison("far", x * scale, y, hypothesis="equivalent", margin=0.05)
+    # Alone, "effect within ±0.05" is rejected at p = 0.01; among ten, Bonferroni makes it 0.1.
+    lone = stats.paired_comparison("far", *_beyond_the_margin_at(0.01), hypothesis="equivalent", margin=0.05)
+    assert lone.details["p_contradiction"] == pytest.approx(0.01)
     assert lone.verdict is Verdict.CONTRADICTED
-    others = [stats.paired_comparison(f"o{i}", *_paired(0.0, 0.1, 10, seed=i, centred=True), hypothesis="equivalent",
+    others = [stats.paired_comparison(f"o{i}", *_paired(0.0, 0.1, 20, seed=i, centred=True), hypothesis="equivalent",
                                       margin=0.05) for i in range(9)]
-    corrected = stats.correct_family([lone, *others], "bonferroni")
+    corrected = stats.correct_family([lone, *others], "bonferroni", require="all")
+    assert corrected[0].details["p_contradiction_corrected"] == pytest.approx(0.1)
     assert corrected[0].details["p_difference_corrected"] == pytest.approx(min(1.0, 10 * lone.details["p_difference"]))
     assert corrected[0].verdict is Verdict.INCONCLUSIVE
+    # A screen is contradicted only if every member is, each at alpha: the contradiction stands.
+    screened = stats.correct_family([lone, *others], "bonferroni", require="any")
+    assert screened[0].details["p_contradiction_corrected"] == pytest.approx(0.01)
+    assert screened[0].verdict is Verdict.CONTRADICTED
 
 
 def test_correct_family_empty_and_unknown_method():
-    assert stats.correct_family([], "holm") == []
-    x, y = _paired(0.1, 0.1, 10)
+    assert stats.correct_family([], "holm", require="all") == []
+    x, y = _paired(0.1, 0.1, 20)
+    c = stats.paired_comparison("c", x, y, hypothesis="greater")
     with pytest.raises(ValueError):
-        stats.correct_family([stats.paired_comparison("c", x, y, hypothesis="greater")], "sidak")
+        stats.correct_family([c], "sidak", require="all")
+    with pytest.raises(ValueError):
+        stats.correct_family([c], "holm", require="most")
+    with pytest.raises(TypeError):
+        stats.correct_family([c], "holm")  # require has no default: the caller must say what the family concludes
 
 
 def _family(*verdicts: Verdict):
@@ -625,27 +766,63 @@ def test_proportion_comparison_fields():
 
 
 def test_proportion_comparison_branches():
-    def verdict(k, n, **kwargs):
-        return stats.proportion_comparison("p", k, n, 0.5, **kwargs).verdict
+    def compare(k, n, p0=0.5, **kwargs):
+        return stats.proportion_comparison("p", k, n, p0, **kwargs)
 
-    assert verdict(2, 20, hypothesis="greater") is Verdict.CONTRADICTED  # significant the other way
-    assert verdict(50, 100, hypothesis="greater", expected_effect=0.3) is Verdict.CONTRADICTED  # powered
+    def verdict(k, n, **kwargs):
+        return compare(k, n, **kwargs).verdict
+
+    opposite = compare(2, 20, hypothesis="greater")  # significant the other way: P(X <= 2 | 20, 1/2)
+    assert opposite.details["p_contradiction"] == pytest.approx(sps.binom.cdf(2, 20, 0.5))
+    assert opposite.verdict is Verdict.CONTRADICTED
+    powered = compare(50, 100, hypothesis="greater", expected_effect=0.3)  # power ~1 decides nothing
+    assert powered.power > 0.99 and powered.verdict is Verdict.INCONCLUSIVE
+    small = compare(50, 100, hypothesis="greater", expected_effect=0.3, smallest_effect=0.1)
+    assert small.details["p_contradiction"] == pytest.approx(sps.binom.cdf(50, 100, 0.6))  # 0.027
+    assert small.verdict is Verdict.CONTRADICTED and "(proportion >= 0.6 rejected" in small.reason
     assert verdict(11, 20, hypothesis="greater", expected_effect=0.1) is Verdict.INCONCLUSIVE  # underpowered
     assert verdict(11, 20, hypothesis="greater") is Verdict.INCONCLUSIVE  # no expected effect
     assert verdict(3, 20, hypothesis="less") is Verdict.SUPPORTED
     assert verdict(500, 1000, hypothesis="equivalent", margin=0.1) is Verdict.SUPPORTED
-    assert verdict(900, 1000, hypothesis="equivalent", margin=0.1) is Verdict.CONTRADICTED
-    assert verdict(5, 10, hypothesis="equivalent", margin=0.1) is Verdict.INCONCLUSIVE
+    far = compare(900, 1000, hypothesis="equivalent", margin=0.1)  # P(X >= 900 | 1000, 0.6)
+    assert far.details["p_contradiction"] == pytest.approx(sps.binom.sf(899, 1000, 0.6))
+    assert far.verdict is Verdict.CONTRADICTED
+    # At n = 10 the binomial TOST within 0.5 ± 0.1 can never reject: its best p is 0.367 (k = 5).
+    undecidable = compare(5, 10, hypothesis="equivalent", margin=0.1)
+    assert undecidable.details["smallest_p"] == pytest.approx(sps.binom.sf(4, 10, 0.4))
+    assert undecidable.verdict is Verdict.INCONCLUSIVE and undecidable.reason.startswith("undecidable: at n=10")
+    # A one-sided binomial test of 0.25 at n = 2 cannot go below 0.75**2 = 0.5625.
+    assert compare(0, 2, 0.25, hypothesis="less").reason.startswith("undecidable: at n=2 queries")
     with pytest.raises(ValueError):
         verdict(21, 20, hypothesis="greater")
     with pytest.raises(ValueError):
         verdict(5, 10, hypothesis="two-sided")
+    with pytest.raises(ValueError):
+        verdict(5, 10, hypothesis="less", selection=0)
+
+
+def test_proportion_selection_multiplies_the_contradiction_p_only():
+    # 9 of 20 against "at most 0.25": P(X >= 9 | 20, 0.25) = 0.041 contradicts alone, not as the
+    # worst of 4 layers (4 * 0.041 = 0.164); the support p is the same either way.
+    alone = stats.proportion_comparison("worst", 9, 20, 0.25, hypothesis="less")
+    worst = stats.proportion_comparison("worst", 9, 20, 0.25, hypothesis="less", selection=4)
+    assert alone.details["p_contradiction"] == pytest.approx(sps.binom.sf(8, 20, 0.25))
+    assert worst.details["p_contradiction"] == pytest.approx(4 * sps.binom.sf(8, 20, 0.25))
+    assert worst.p_value == alone.p_value
+    assert (alone.verdict, worst.verdict) == (Verdict.CONTRADICTED, Verdict.INCONCLUSIVE)
+    assert "for the worst of 4 (Bonferroni over the selection)" in worst.details["contradiction_null"]
 
 
 def test_proportion_comparisons_correct_as_a_family():
     family = [stats.proportion_comparison(f"p{i}", 15, 20, 0.5, hypothesis="greater") for i in range(3)]
-    corrected = stats.correct_family(family, "holm")
-    assert [c.p_corrected for c in corrected] == pytest.approx(stats.holm([c.p_value for c in family]))
+    support = [c.p_value for c in family]
+    contradiction = [c.details["p_contradiction"] for c in family]
+    screen = stats.correct_family(family, "holm", require="any")
+    assert [c.p_corrected for c in screen] == pytest.approx(stats.holm(support))
+    assert [c.details["p_contradiction_corrected"] for c in screen] == pytest.approx(contradiction)
+    claim = stats.correct_family(family, "holm", require="all")
+    assert [c.p_corrected for c in claim] == pytest.approx(support)
+    assert [c.details["p_contradiction_corrected"] for c in claim] == pytest.approx(stats.holm(contradiction))
 
 
 # --------------------------------------------------------------------------- the rules as documented
@@ -656,13 +833,20 @@ def test_verdict_rules_section_of_the_docstring():
     assert rules is not None
     flowing = " ".join(rules.split())
     for phrase in (
-        "SUPPORTED if p_corrected < alpha and the effect has the claimed sign",
-        "(two-sided p_corrected < alpha with the wrong sign)",
-        "SUPPORTED if the TOST p_corrected < alpha",
-        "and |effect| > margin",
-        "CONTRADICTED if any is CONTRADICTED",
+        "a support test, whose rejection says SUPPORTED, and a contradiction test, whose rejection says CONTRADICTED",
+        "A contradiction takes precedence",
+        "supported if the one-sided test rejects \"no effect\" and the mean has the claimed sign",
+        "rejects \"effect >= the smallest effect of interest\"",
+        "contradicted only where a smallest effect is declared, by the TOST",
+        "contradicted if the (1 - 2 alpha) interval lies wholly outside +-margin",
+        f"below EXACT_BELOW ({stats.EXACT_BELOW}) pairs the exact sign-flip test",
+        "It words the INCONCLUSIVE reason; it never decides",
+        "requires all of them by default (an intersection-union test)",
+        "CONTRADICTED if any is contradicted, the contradiction p-values corrected within the claim",
+        "SUPPORTED if any is supported, the support p-values corrected; CONTRADICTED if all are contradicted",
     ):
         assert phrase in flowing
+    assert "although power" not in flowing  # power no longer contradicts
     assert "simulate_false_positive_rate" not in rules  # the next section is not part of the rules
 
 

@@ -19,46 +19,55 @@ Conventions
 -----------
 Paired values are aligned by query: ``x`` (treatment) and ``y`` (control). The effect is
 mean(x - y); ``alternative="greater"`` means mean(x - y) > 0. Tests return a
-:class:`TestResult`; decisions return a :class:`suite.core.results.Comparison`. Power is that of
-the paired t-test (noncentral t; exact TOST power by integrating over the sample sd) at the
-observed sd and n; for the Wilcoxon and randomization tests it is an approximation.
+:class:`TestResult`; decisions return a :class:`suite.core.results.Comparison`, which records
+its unit of analysis (queries, heads) and n.
 
 Verdict rules
 -------------
-Each comparison tests a hypothesis about effect = mean(treatment - control) and ends
-SUPPORTED, CONTRADICTED or INCONCLUSIVE. A "significant" result has a p-value below alpha
-after correction within the claim's family of m comparisons (Holm by default). Power is
-computed at the observed sd and n, at level alpha/m for a corrected family of m (a lower
-bound on the power of Holm, BH and Bonferroni; alpha alone when m = 1 or uncorrected).
+Each comparison has two tests, each with a controlled error rate: a support test, whose
+rejection says SUPPORTED, and a contradiction test, whose rejection says CONTRADICTED. Neither
+rejecting is INCONCLUSIVE, and the reason says why in numbers (power against the paper's
+expected effect, or the smallest effect the test detects). A contradiction takes precedence.
 
-- Superiority ("greater" / "less"): SUPPORTED if p_corrected < alpha and the effect has the
-  claimed sign. CONTRADICTED if the effect is significant in the opposite direction
-  (two-sided p_corrected < alpha with the wrong sign), or if it is not significant while the
-  power to detect the declared expected effect is >= min_power. Otherwise INCONCLUSIVE, and
-  the reason states the power; where no expected effect was declared, it states instead the
-  smallest effect the test detects with probability min_power at this n (the detectable effect).
-- Difference ("two-sided"): SUPPORTED if p_corrected < alpha. CONTRADICTED if not, while the
-  power to detect the declared expected effect is >= min_power. Otherwise INCONCLUSIVE.
-- Equivalence ("equivalent", within +-margin, by two one-sided tests, TOST): SUPPORTED if
-  the TOST p_corrected < alpha. CONTRADICTED if the two-sided difference test is significant
-  (corrected) and |effect| > margin. Otherwise INCONCLUSIVE, with the TOST power at a true
-  effect of 0 stated.
-- Proportions (k of n queries against a reference proportion p0) follow the superiority and
-  equivalence rules with exact binomial tests; their effect is k/n - p0.
-- Paired proportions (the same queries under two conditions, each a success or not) follow
-  the superiority rules with the exact McNemar test on the discordant queries; their effect
-  is the difference in success rates, and power is taken conditionally on the observed
-  number of discordant queries.
-- A claim of several comparisons requires all of them by default: SUPPORTED if every one is
-  SUPPORTED, CONTRADICTED if any is CONTRADICTED, otherwise INCONCLUSIVE. A claim that
-  requires any: SUPPORTED if any is SUPPORTED, CONTRADICTED if all are CONTRADICTED,
-  otherwise INCONCLUSIVE.
+- Superiority ("greater" / "less"): supported if the one-sided test rejects "no effect" and
+  the mean has the claimed sign. Contradicted if a one-sided test rejects "effect >= the
+  smallest effect of interest" (for "less": <=), declared per claim in the TOML from the paper
+  before measuring; where none is declared it is 0: only a significant effect the other way
+  contradicts. An effect significant but shown smaller than the smallest of interest is
+  contradicted: it exists, and is too small to be the paper's.
+- Difference ("two-sided"): supported if the two-sided test rejects; contradicted only where a
+  smallest effect is declared, by the TOST showing |effect| below it.
+- Equivalence ("equivalent", within +-margin): supported if the TOST (two one-sided tests)
+  rejects; contradicted if the (1 - 2 alpha) interval lies wholly outside +-margin (one of the
+  one-sided tests of effect > margin or effect < -margin rejects).
+- Proportions (k of n queries against p0) follow the same rules with exact binomial tests;
+  bounded shares against a constant with the exact binomial test on one seeded Bernoulli draw
+  per unit; paired proportions with the exact McNemar test; two unpaired samples (heads) with
+  the exact Mann-Whitney test, whose effect is the Hodges-Lehmann shift.
+- A proportion that is the worst of L candidates (a layer picked as the worst) has its
+  contradiction p-value multiplied by L; its support needs no correction.
+- Minimum n: below EXACT_BELOW (16) pairs the exact sign-flip test replaces the session's
+  paired test. A comparison whose test cannot give a p-value below its level at its n
+  (2**-n one-sided for sign-flip and Wilcoxon tests, p0**n for a binomial test, 1 / C(n1 + n2,
+  n1) for Mann-Whitney, 2**-m for McNemar on m discordant queries) is INCONCLUSIVE as
+  undecidable, and its power is 0. Paired differences without spread (all equal) are
+  INCONCLUSIVE: there is nothing to test the mean against.
+- Power is that of the test that decided: analytic for the t-test (noncentral t, the exact
+  TOST integral) and binomial tests, simulated for the sign-flip, Wilcoxon and randomization
+  tests. It words the INCONCLUSIVE reason; it never decides.
+- A claim of several comparisons requires all of them by default (an intersection-union
+  test): SUPPORTED if every one is supported, each at alpha; CONTRADICTED if any is
+  contradicted, the contradiction p-values corrected within the claim (Holm by default).
+  A claim that requires any (a screen over heads): SUPPORTED if any is supported, the support
+  p-values corrected; CONTRADICTED if all are contradicted.
 
 Calibration
 -----------
-:func:`simulate_false_positive_rate` and :func:`simulate_power` (in :mod:`.calibration`) run
-the decisions above on data simulated under a null or a known effect, so that the suite can
-show (and its tests assert) that SUPPORTED comes out at most at rate alpha when nothing is there.
+:func:`simulate_verdict_rate` (in :mod:`.calibration`) runs each decision on data simulated
+at the boundary of its null, for SUPPORTED and for CONTRADICTED, on continuous and discrete
+data at small and real n, so that the suite shows (and its tests assert) that neither comes
+out at more than alpha where it should not; :func:`simulate_power` checks the analytic power
+against simulation.
 """
 
 from __future__ import annotations
@@ -66,8 +75,8 @@ from __future__ import annotations
 from suite.core.stats.calibration import (
     CalibrationResult,
     PowerResult,
-    simulate_false_positive_rate,
     simulate_power,
+    simulate_verdict_rate,
 )
 from suite.core.stats.choices import (
     ALTERNATIVES,
@@ -77,6 +86,7 @@ from suite.core.stats.choices import (
     TESTS,
 )
 from suite.core.stats.comparisons import (
+    bounded_mean_comparison,
     independent_comparison,
     mcnemar_comparison,
     paired_comparison,
@@ -97,11 +107,14 @@ from suite.core.stats.power import (
     power_binomial_tost,
     power_mcnemar,
     power_paired,
+    power_paired_test,
     power_tost,
 )
 from suite.core.stats.tests import (
+    EXACT_BELOW,
     TestResult,
     binomial_test,
+    mann_whitney,
     mcnemar,
     paired_t,
     paired_test,
@@ -121,7 +134,9 @@ __all__ = [
     "CalibrationResult",
     "PowerResult",
     "TestResult",
+    "EXACT_BELOW",
     "benjamini_hochberg",
+    "bounded_mean_comparison",
     "binomial_test",
     "bootstrap_ci",
     "clopper_pearson",
@@ -133,6 +148,7 @@ __all__ = [
     "family_verdict",
     "holm",
     "independent_comparison",
+    "mann_whitney",
     "mcnemar",
     "mcnemar_comparison",
     "paired_comparison",
@@ -142,11 +158,12 @@ __all__ = [
     "power_binomial_tost",
     "power_mcnemar",
     "power_paired",
+    "power_paired_test",
     "power_tost",
     "proportion_comparison",
     "randomization",
-    "simulate_false_positive_rate",
     "simulate_power",
+    "simulate_verdict_rate",
     "tost_binomial",
     "tost_paired",
     "wilcoxon",

@@ -6,7 +6,9 @@ ALTERNATIVES = ("two-sided", "greater", "less")
 HYPOTHESES = ("greater", "less", "two-sided", "equivalent")
 TESTS = ("t", "wilcoxon", "randomization")
 CORRECTIONS = ("holm", "bh", "bonferroni", "none")
-DECISIONS = ("superiority", "equivalence", "proportion", "heads")
+# The kinds of decision the calibration simulates (suite.core.stats.calibration.CALIBRATED).
+DECISIONS = ("superiority", "superiority-smallest", "difference", "equivalence", "proportion",
+             "proportion-equivalence", "worst-of-L", "bounded", "mcnemar", "mann-whitney", "screen", "family")
 
 
 def check_choice(value: str, allowed: tuple[str, ...], what: str) -> None:

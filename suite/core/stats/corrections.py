@@ -50,22 +50,35 @@ def correct(pvalues: Sequence[float], method: str) -> np.ndarray:
 
 
 def correct_family(
-    comparisons: Sequence[Comparison], method: str = "holm", alpha: float = 0.05
+    comparisons: Sequence[Comparison], method: str = "holm", alpha: float = 0.05, *, require: str,
+    describe: bool = True,
 ) -> list[Comparison]:
     """Correct a claim's comparisons together and re-derive their verdicts.
 
-    The main p-values (TOST p for equivalence) and the two-sided difference p-values are
-    corrected as two families of the same size; power is recomputed at alpha/m. Returns new
+    Which p-values need correcting follows from what the family concludes (``require``):
+    "all" (the claim holds if every comparison does) is an intersection-union test, level alpha
+    with each support test at alpha, while it is contradicted if ANY comparison is, so the
+    contradiction p-values are corrected; "any" (a screen: some head, some layer) is the mirror
+    image. The two-sided difference p-values, shown in tables, are always corrected. Returns new
     comparisons; applying it twice gives the same result."""
     check_choice(method, CORRECTIONS, "correction")
+    check_choice(require, ("all", "any"), "require")
     if not comparisons:
         return []
-    corrected = correct([c.p_value for c in comparisons], method)
-    corrected_difference = correct([c.details["p_difference"] for c in comparisons], method)
-    level = alpha if method == "none" else alpha / len(comparisons)
+    m = len(comparisons)
+    support = [c.p_value for c in comparisons]
+    contradiction = [c.details["p_contradiction"] for c in comparisons]
+    if require == "all":
+        support, contradiction = correct(support, "none"), correct(contradiction, method)
+    else:
+        support, contradiction = correct(support, method), correct(contradiction, "none")
+    difference = correct([c.details["p_difference"] for c in comparisons], method)
+    level = alpha / m if require == "any" and method != "none" else alpha
     return [
-        judge(replace(c, p_corrected=float(p)), method, alpha, c.details["min_power"], level, float(pd))
-        for c, p, pd in zip(comparisons, corrected, corrected_difference)
+        judge(replace(c, p_corrected=float(p)), method, alpha, c.details["min_power"], level,
+              p_contradiction=float(pc), p_difference=float(pd), describe=describe,
+              corrected=(require == "any", require == "all"))
+        for c, p, pc, pd in zip(comparisons, support, contradiction, difference)
     ]
 
 

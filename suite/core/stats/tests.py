@@ -1,14 +1,19 @@
-"""Hypothesis tests on paired values and on counts, each returning a :class:`TestResult`.
+"""Hypothesis tests on paired values, on two samples and on counts, each returning a :class:`TestResult`.
 
 Degenerate data (constant or all-zero differences, no discordant pairs) get a defined
 answer here instead of scipy's NaN, so that the verdicts never have to handle one.
+Below :data:`EXACT_BELOW` pairs every paired test is replaced by the exact sign-flip
+permutation test (:func:`test_for`): at such n the t-test's normal theory cannot be checked
+and the rank tests' approximations are off, while the exact test's smallest p-value,
+2**-n one-sided, says plainly what so few pairs can show (:func:`smallest_p`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats as sps
@@ -20,8 +25,13 @@ TEST_NAMES = {
     "t": "paired t-test",
     "wilcoxon": "Wilcoxon signed-rank test",
     "randomization": "paired randomization test",
+    "exact": "exact sign-flip permutation test",
 }
-_TOST_NAMES = {"t": "paired t", "wilcoxon": "Wilcoxon signed-rank", "randomization": "paired randomization"}
+_TOST_NAMES = {"t": "paired t", "wilcoxon": "Wilcoxon signed-rank", "randomization": "paired randomization",
+               "exact": "exact sign-flip"}
+# Fewer pairs than this are tested by the exact sign-flip test, whatever the session's test:
+# all 2**n sign vectors are enumerated (32,768 at n = 15).
+EXACT_BELOW = 16
 # Cells per block when a (resamples x n) matrix is built in pieces, to bound memory.
 _BLOCK = 1 << 20
 
@@ -112,13 +122,38 @@ def paired_test(
     n_resamples: int = 10_000,
     seed: int = 0,
 ) -> TestResult:
-    """Run the paired test named ``test`` ("t", "wilcoxon" or "randomization")."""
-    check_choice(test, TESTS, "test")
+    """Run the paired test named ``test`` ("t", "wilcoxon", "randomization", or "exact": the
+    sign-flip test over all 2**n sign vectors)."""
+    check_choice(test, TESTS + ("exact",), "test")
     if test == "t":
         return paired_t(x, y, alternative)
     if test == "wilcoxon":
         return wilcoxon(x, y, alternative)
+    if test == "exact":
+        result = randomization(x, y, alternative, n_resamples=2 ** np.size(x), seed=seed)
+        return replace(result, name=TEST_NAMES["exact"])
     return randomization(x, y, alternative, n_resamples=n_resamples, seed=seed)
+
+
+def test_for(test: str, n: int) -> str:
+    """The paired test that decides at n pairs: the session's ``test``, or "exact" below EXACT_BELOW."""
+    check_choice(test, TESTS + ("exact",), "test")
+    return "exact" if n < EXACT_BELOW else test
+
+
+def smallest_p(test: str, n: int, alternative: str, n_resamples: int = 10_000) -> float:
+    """The smallest p-value a paired test can give at n pairs, whatever the data: 0 for the
+    t-test (its statistic is unbounded), 2**-n one-sided (twice that two-sided) for the exact
+    sign-flip and Wilcoxon tests, and no less than 1 / (1 + resamples) for a sampled
+    randomization test. A level below it cannot be reached: the comparison is undecidable."""
+    check_choice(alternative, ALTERNATIVES + ("equivalent",), "alternative")
+    if test == "t":
+        return 0.0
+    sides = 2.0 if alternative == "two-sided" else 1.0
+    p = min(1.0, sides * 0.5**n)
+    if test == "randomization" and 2**n > n_resamples:
+        p = max(p, 1.0 / (1 + n_resamples))
+    return p
 
 
 def tost_paired(
@@ -173,6 +208,58 @@ def mcnemar(b: int, c: int, alternative: str = "two-sided") -> TestResult:
     return TestResult("exact McNemar test", float(b), float(p), alternative)
 
 
+def smallest_binomial_p(n: int, p0: float, alternative: str) -> float:
+    """The smallest p-value of the exact one-sided binomial test at n trials against p0."""
+    check_choice(alternative, ("greater", "less"), "alternative")
+    return float(p0**n if alternative == "greater" else (1 - p0) ** n)
+
+
+# --------------------------------------------------------------------------- two samples
+
+
+def mann_whitney(x: Sequence[float], y: Sequence[float], alternative: str = "two-sided",
+                 n_resamples: int = 20_000, seed: int = 0) -> TestResult:
+    """Mann-Whitney U test by permutation of the group labels: exact (every split enumerated)
+    when there are at most ``n_resamples`` splits, sampled otherwise. Ties are handled by the
+    permutation itself, where scipy's default falls back to the normal approximation
+    (1 against 2 heads: asymptotic p 0.24, exact 0.33). The statistic is U of x."""
+    check_choice(alternative, ALTERNATIVES, "alternative")
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    if x.size < 1 or y.size < 1:
+        raise ValueError(f"each sample needs at least one value (got {x.size} and {y.size})")
+
+    # U of a split = the sum of its pooled mid-ranks minus n1 (n1 + 1) / 2, so splits are rank sums.
+    ranks = sps.rankdata(np.concatenate([x, y]))
+    n1, total = x.size, x.size + y.size
+    splits = math.comb(total, n1)
+    exact = splits <= n_resamples
+    if exact:
+        members = np.array(list(itertools.combinations(range(total), n1)), dtype=np.intp)
+    else:
+        rng = np.random.default_rng(seed)
+        members = np.argsort(rng.random((n_resamples, total)), axis=1)[:, :n1]
+    offset = n1 * (n1 + 1) / 2
+    u = ranks[members].sum(axis=1) - offset
+    observed = ranks[:n1].sum() - offset
+    centre, tolerance = n1 * y.size / 2, 1e-9 * max(total, 1)
+    if alternative == "greater":
+        hits = np.count_nonzero(u >= observed - tolerance)
+    elif alternative == "less":
+        hits = np.count_nonzero(u <= observed + tolerance)
+    else:
+        hits = np.count_nonzero(np.abs(u - centre) >= abs(observed - centre) - tolerance)
+    p = hits / u.size if exact else (hits + 1) / (u.size + 1)
+    return TestResult("exact Mann-Whitney U test" if exact else "Mann-Whitney U permutation test",
+                      float(observed), float(min(p, 1.0)), alternative)
+
+
+def smallest_mann_whitney_p(n1: int, n2: int, alternative: str) -> float:
+    """The smallest p-value of the exact Mann-Whitney test of n1 against n2 values: 1 / C(n1 + n2, n1)
+    one-sided (twice that two-sided)."""
+    sides = 2.0 if alternative == "two-sided" else 1.0
+    return min(1.0, sides / math.comb(n1 + n2, n1))
+
+
 # --------------------------------------------------------------------------- shared with the other modules
 
 
@@ -212,6 +299,42 @@ def t_test_differences(d: np.ndarray, alternative: str, tolerance: float = 0.0) 
         p = np.minimum(2 * sps.t.sf(np.abs(t), n - 1), 1.0)
     p = np.where(constant & (mean == 0), 1.0, p)
     return t, p
+
+
+def paired_p_values(test: str, d: np.ndarray, alternative: str, n_resamples: int = 999) -> np.ndarray:
+    """p-values of a paired test for each row of differences ``d`` (rows x n), vectorised for
+    simulations; the sampled randomization test draws one set of ``n_resamples`` sign vectors
+    for all rows."""
+    n = d.shape[-1]
+    if test == "t":
+        return t_test_differences(d, alternative)[1]
+    if test == "wilcoxon":
+        p = np.ones(d.shape[0])
+        nonzero = np.any(d != 0, axis=1)
+        if nonzero.any():
+            p[nonzero] = sps.wilcoxon(d[nonzero], zero_method="wilcox", alternative=alternative, axis=1).pvalue
+        return p
+    if test == "exact":
+        if n > 20:
+            raise ValueError(f"the exact sign-flip test enumerates 2**n sign vectors: n={n} is too many")
+        codes = np.arange(2**n)[:, None]
+        signs = ((codes >> np.arange(n)) & 1) * 2.0 - 1.0
+    else:
+        signs = np.random.default_rng(0).choice(np.array([-1.0, 1.0]), size=(n_resamples, n))
+    observed = d.mean(axis=1, keepdims=True)
+    tolerance = 1e-12 * np.abs(d).sum(axis=1, keepdims=True) / n
+    p = np.empty(d.shape[0])
+    for start, rows in row_blocks(d.shape[0], signs.shape[0]):
+        flipped = d[start : start + rows] @ signs.T / n
+        seen, slack = observed[start : start + rows], tolerance[start : start + rows]
+        if alternative == "greater":
+            hits = np.count_nonzero(flipped >= seen - slack, axis=1)
+        elif alternative == "less":
+            hits = np.count_nonzero(flipped <= seen + slack, axis=1)
+        else:
+            hits = np.count_nonzero(np.abs(flipped) >= np.abs(seen) - slack, axis=1)
+        p[start : start + rows] = hits / signs.shape[0] if test == "exact" else (hits + 1) / (signs.shape[0] + 1)
+    return np.minimum(p, 1.0)
 
 
 def row_blocks(total: int, width: int) -> Iterator[tuple[int, int]]:

@@ -16,17 +16,24 @@ from suite.core.stats.power import (
     power_binomial,
     power_binomial_tost,
     power_mcnemar,
-    power_paired,
-    power_tost,
+    power_paired_test,
 )
 
 
 def judge(
-    c: Comparison, correction: str, alpha: float, min_power: float, level: float, p_difference: float | None = None
+    c: Comparison, correction: str, alpha: float, min_power: float, level: float, *,
+    p_contradiction: float | None = None, p_difference: float | None = None,
+    corrected: tuple[bool, bool] = (False, False), describe: bool = True,
 ) -> Comparison:
-    """The comparison with its power, verdict and reason derived by the package's verdict rules at
-    ``level`` (alpha, or alpha/m in a corrected family): every comparison, alone or in a family,
-    is decided here, so that no kind of comparison has rules of its own."""
+    """The comparison with its power, verdict and reason derived by the package's verdict rules.
+
+    ``level`` is the level its support test faces (alpha, or alpha/m where the family's support
+    p-values are corrected); ``c.p_corrected`` and ``p_contradiction`` are its support and
+    contradiction p-values after the family's correction (default: as measured), and
+    ``corrected`` says which of the two were corrected, for the names the reason gives them. Every
+    comparison, alone or in a family, is decided here, so no kind of comparison has rules of its
+    own. ``describe=False`` skips power and the detectable effect, which only word the reason
+    (the calibration simulations decide thousands of comparisons)."""
     details = {
         **c.details,
         "correction": correction,
@@ -34,12 +41,15 @@ def judge(
         "min_power": min_power,
         "power_level": level,
         "p_difference_corrected": c.details["p_difference"] if p_difference is None else p_difference,
+        "p_contradiction_corrected": c.details["p_contradiction"] if p_contradiction is None else p_contradiction,
+        "corrected": {"support": corrected[0], "contradiction": corrected[1]},
     }
     c = replace(c, details=details)
-    c = replace(c, power=_power(c, level))
-    if c.power is None:
-        c.details["detectable_effect"] = detectable_effect(c, level, min_power)
-    verdict, reason = _verdict(c, alpha)
+    if describe:
+        c = replace(c, power=_power(c, level))
+        if c.power is None:
+            c.details["detectable_effect"] = detectable_effect(c, level, min_power)
+    verdict, reason = _verdict(c, alpha, describe)
     return replace(c, verdict=verdict, reason=reason)
 
 
@@ -74,8 +84,8 @@ def family_verdict(comparisons: Sequence[Comparison], require: str = "all") -> t
 
 
 def _power(c: Comparison, level: float) -> float | None:
-    """Power of a comparison's test at ``level`` (see the package docstring), or None if no
-    effect to detect was declared."""
+    """Power of a comparison's support test at ``level`` against its expected effect (TOST: at a
+    true effect of 0), by the test that decided it; None if no effect to detect was declared."""
     details = c.details
     hypothesis, expected = details["hypothesis"], details.get("expected_effect")
     if details["kind"] == "independent":
@@ -84,66 +94,83 @@ def _power(c: Comparison, level: float) -> float | None:
         if expected is None or hypothesis == "two-sided":
             return None
         return power_mcnemar(expected, c.n, sum(details["discordant"]), level, hypothesis)
-    if details["kind"] == "proportion":
+    if details["kind"] in ("proportion", "bounded"):
         if hypothesis == "equivalent":
             return power_binomial_tost(c.n, details["p0"], details["margin"], level)
         if expected is None:
             return None
         return power_binomial(min(max(details["p0"] + expected, 0.0), 1.0), c.n, details["p0"], level, hypothesis)
     if hypothesis == "equivalent":
-        return power_tost(details["sd_diff"], c.n, details["margin"], level)
+        return power_paired_test(details["test"], 0.0, details["sd_diff"], c.n, level, margin=details["margin"])
     if expected is None:
         return None
-    return power_paired(expected, details["sd_diff"], c.n, level, hypothesis)
+    return power_paired_test(details["test"], expected, details["sd_diff"], c.n, level, hypothesis)
 
 
-def _verdict(c: Comparison, alpha: float) -> tuple[Verdict, str]:
+def _verdict(c: Comparison, alpha: float, describe: bool = True) -> tuple[Verdict, str]:
     """The package's verdict rules applied to one comparison, with a reason in numbers."""
     details = c.details
-    hypothesis, min_power = details["hypothesis"], details["min_power"]
-    name = "p" if details["correction"] == "none" else f"p_{details['correction']}"
-    p = f"{name}={c.p_corrected:.3g}"
-    p_difference = f"{name}={details['p_difference_corrected']:.3g}"
+    hypothesis = details["hypothesis"]
+    if details.get("degenerate"):
+        return Verdict.INCONCLUSIVE, f"{details['degenerate']} (n={c.n} {details.get('unit', 'queries')})"
+    name, name_contra = (f"p_{details['correction']}" if flag and details["correction"] != "none" else "p"
+                         for flag in (details["corrected"]["support"], details["corrected"]["contradiction"]))
+    p_contra = details["p_contradiction_corrected"]
     below, effect = f"< {alpha:g}", f"effect {c.effect:+.3g}"
-    significant = c.p_corrected < alpha
-    different = details["p_difference_corrected"] < alpha
+    if p_contra < alpha:
+        if not _against_claim(c):
+            return Verdict.INCONCLUSIVE, (f"the contradiction test rejects ({name_contra}={p_contra:.3g} {below}) but the "
+                                          f"{effect} lies on the claim's side: the test and the mean disagree")
+        return Verdict.CONTRADICTED, (
+            f"{details['contradiction_means']}: {effect} ({details['contradiction_null']} rejected, "
+            f"{name_contra}={p_contra:.3g} {below})")
+    supported = c.p_corrected < alpha
+    if hypothesis in ("greater", "less") and supported and (1 if hypothesis == "greater" else -1) * c.effect <= 0:
+        return Verdict.INCONCLUSIVE, f"one-sided {name}={c.p_corrected:.3g} {below} but the {effect} has the opposite sign"
+    if supported:
+        what = {"equivalent": f"equivalent within ±{details.get('margin') or 0:.3g}", "two-sided": "significant difference",
+                "greater": "significant increase", "less": "significant decrease"}[hypothesis]
+        test = "TOST " if hypothesis == "equivalent" else ""
+        return Verdict.SUPPORTED, f"{what}: {effect} ({test}{name}={c.p_corrected:.3g} {below})"
+    return Verdict.INCONCLUSIVE, _undecided(c, name, name_contra, describe)
+
+
+def _against_claim(c: Comparison) -> bool:
+    """Whether the estimate itself lies where a contradiction puts it: below the smallest effect of
+    interest (above, for "less"), beyond the margin, within the declared size. A rank test can
+    reject while the mean sits on the claim's side; then the data disagree, and nothing is decided."""
+    details = c.details
+    hypothesis, smallest = details["hypothesis"], details.get("smallest_effect") or 0.0
+    if hypothesis == "greater":
+        return c.effect < smallest
+    if hypothesis == "less":
+        return c.effect > smallest
     if hypothesis == "equivalent":
-        margin = f"±{details['margin']:.3g}"
-        if significant:
-            return Verdict.SUPPORTED, f"equivalent within {margin}: {effect}, TOST {p} {below}"
-        if different and abs(c.effect) > details["margin"]:
-            reason = f"not equivalent: {effect} is beyond {margin} and significant ({p_difference} {below})"
-            return Verdict.CONTRADICTED, reason
-        comparator = "<" if c.power < min_power else ">="
-        power = f"TOST power {c.power:.3g} {comparator} {min_power:.2f} at n={c.n}"
-        return Verdict.INCONCLUSIVE, f"equivalence within {margin} not shown (TOST {p}); {power}"
-    if hypothesis == "two-sided":
-        if significant:
-            return Verdict.SUPPORTED, f"significant difference: {effect} ({p} {below})"
-        return _not_significant(c, p, min_power)
-    sign = 1 if hypothesis == "greater" else -1
-    if significant and sign * c.effect > 0:
-        direction = "increase" if hypothesis == "greater" else "decrease"
-        return Verdict.SUPPORTED, f"significant {direction}: {effect} ({p} {below})"
-    if different and sign * c.effect < 0:
-        reason = f"significant effect in the opposite direction: {effect} (two-sided {p_difference} {below})"
-        return Verdict.CONTRADICTED, reason
-    if significant:
-        return Verdict.INCONCLUSIVE, f"one-sided {p} {below} but the mean {effect} has the opposite sign"
-    return _not_significant(c, p, min_power)
+        return abs(c.effect) > details["margin"]
+    return abs(c.effect) < abs(smallest)
 
 
-def _not_significant(c: Comparison, p: str, min_power: float) -> tuple[Verdict, str]:
-    if c.power is None:
-        detectable = c.details.get("detectable_effect")
-        if detectable is None:
-            return Verdict.INCONCLUSIVE, f"not significant ({p}); no expected effect declared, so power is unknown"
-        size = f"±{abs(detectable):.3g}" if c.details["hypothesis"] == "two-sided" else f"{detectable:+.3g}"
-        return Verdict.INCONCLUSIVE, (
-            f"not significant ({p}); no expected effect declared: at n={c.n} only an effect of "
-            f"{size} or beyond is detected with power {min_power:.2f}"
-        )
-    target = f"at n={c.n} to detect {c.details['expected_effect']:+.3g}"
-    if c.power >= min_power:
-        return Verdict.CONTRADICTED, f"not significant ({p}) although power {c.power:.3g} >= {min_power:.2f} {target}"
-    return Verdict.INCONCLUSIVE, f"not significant ({p}); power {c.power:.3g} < {min_power:.2f} {target}"
+def _undecided(c: Comparison, name: str, name_contra: str, describe: bool) -> str:
+    """Why neither test rejected: the test cannot at this n, or its power, or what it could detect."""
+    details = c.details
+    unit, level, min_power = details.get("unit", "queries"), details["power_level"], details["min_power"]
+    test = "TOST" if details["hypothesis"] == "equivalent" else "test"
+    shown = f"not significant ({test} {name}={c.p_corrected:.3g})"
+    if details.get("contradiction_null"):
+        shown += (f" and not contradicted ({details['contradiction_null']} not rejected, "
+                  f"{name_contra}={details['p_contradiction_corrected']:.3g})")
+    if details.get("untestable"):
+        return f"undecidable: {details['untestable']} (n={c.n} {unit})"
+    if details["smallest_p"] >= level:
+        return (f"undecidable: at n={c.n} {unit} the smallest p-value this test can give is {details['smallest_p']:.3g}, "
+                f"not below its level {level:.3g}")
+    if not describe:
+        return shown
+    if c.power is not None:
+        target = "at a true effect of 0" if details["hypothesis"] == "equivalent" else f"to detect {details['expected_effect']:+.3g}"
+        return f"{shown}; power {c.power:.3g} {'<' if c.power < min_power else '>='} {min_power:.2f} at n={c.n} {target}"
+    detectable = details.get("detectable_effect")
+    if detectable is None:
+        return f"{shown}; no expected effect declared"
+    size = f"±{abs(detectable):.3g}" if details["hypothesis"] == "two-sided" else f"{detectable:+.3g}"
+    return f"{shown}; at n={c.n} {unit} only an effect of {size} or beyond is detected with power {min_power:.2f}"

@@ -39,6 +39,8 @@ def _decide(claim: Claim, study: CrossEncoderStudy, settings: Settings, comparis
 class BaselineQualityParams:
     # The paper's gain over random orderings, setting the power of the first comparison.
     expected_gain_over_random: float | None = None
+    # The smallest gain over random orderings that counts as ranking well; a smaller one contradicts.
+    smallest_gain_over_random: float | None = None
 
 
 @MEASUREMENTS.register(BaselineQualityParams)
@@ -50,7 +52,8 @@ def baseline_quality(claim: Claim, params: BaselineQualityParams, study: CrossEn
     first_stage = study.first_stage_quality()
     comparisons = [
         decisions.paired(settings, "model vs random ordering", baseline, chance, hypothesis="greater",
-                         expected_effect=params.expected_gain_over_random),
+                         expected_effect=params.expected_gain_over_random,
+                         smallest_effect=params.smallest_gain_over_random),
         decisions.paired(settings, "model vs first-stage ranking", baseline, first_stage, hypothesis="greater"),
     ]
     per_query = {"baseline": baseline, "random": chance, "first_stage": first_stage}
@@ -67,6 +70,7 @@ class Condition:
     hypothesis: Hypothesis
     margin: float | None = None
     expected_effect: float | None = None
+    smallest_effect: float | None = None  # the smallest effect of interest; a smaller one contradicts
 
     def __post_init__(self) -> None:
         if (self.margin is None) == (self.hypothesis == "equivalent"):
@@ -94,7 +98,7 @@ def direction_effects(claim: Claim, params: DirectionEffectsParams, study: Cross
         comparisons.append(
             decisions.paired(settings, f"ablate {condition.label} vs {condition.against}", ablated, reference,
                              hypothesis=condition.hypothesis, margin=condition.margin,
-                             expected_effect=condition.expected_effect)
+                             expected_effect=condition.expected_effect, smallest_effect=condition.smallest_effect)
         )
     return _decide(claim, study, settings, comparisons, per_query=per_query)
 
@@ -107,6 +111,7 @@ class PaperCell:
     hypothesis: Hypothesis
     value: float | None = None  # the paper's nDCG@10, drawn beside the measured one
     expected_effect: float | None = None
+    smallest_effect: float | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,8 @@ def direction_table(claim: Claim, params: DirectionTableParams, study: CrossEnco
         comparisons.append(
             decisions.paired(settings, f"ablate {label}", ablated, baseline, hypothesis=hypothesis,
                              margin=params.margin if hypothesis == "equivalent" else None,
-                             expected_effect=cell.expected_effect if cell else None)
+                             expected_effect=cell.expected_effect if cell else None,
+                             smallest_effect=cell.smallest_effect if cell else None)
         )
     family = decisions.decide_family(settings, comparisons, decided=[d in paper_cells for d in all_directions()])
     table = direction_figure(family.comparisons, baseline, paper_cells, alpha=settings.alpha,

@@ -4,13 +4,19 @@ Every claim here reads the per-head attention statistics of :meth:`CrossEncoderS
 (one pass over the analysis pairs) and the matching-head screen of CE-6, both computed
 once per study. Per-query values are compared in pairs: for each query, the mean over
 its relevant pairs against the mean over its easy (or hard) negatives.
+
+CE-6 (discovery) and CE-7 screen all queries. CE-8..CE-11 test heads that a screen picked, so
+re-testing them on the queries that picked them would favour SUPPORTED (and make CE-11 nearly
+circular): their heads are screened on one seeded half of the queries (:func:`query_split`) and
+their tests read only the other half.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,11 +28,17 @@ from suite.cross_encoder.interventions import DirectionAblation, HeadAblation, e
 from suite.cross_encoder.measurements import MEASUREMENTS
 from suite.cross_encoder.study import CrossEncoderStudy
 
+T = TypeVar("T")
+
 SCREENED = {"max_query_to_document": "Query->Document", "max_document_to_query": "Document->Query"}
 # A matching head must also differ by a visible amount of attention weight: with enough
 # queries a consistent difference of floating-point size (a head that never attends across
 # the parts, say) is significant, and it is not matching. Recorded with every screen.
 MIN_DIFFERENCE = 0.01
+# Queries with relevant and negative pairs that each half of the split needs: a paired test needs two.
+MIN_SPLIT_QUERIES = 2
+# The negatives against which the paper's named heads of each kind were found.
+PAPER_HEAD_NEGATIVES = {"lexical": "easy", "semantic": "hard"}
 
 
 @dataclass
@@ -37,6 +49,7 @@ class HeadScreen:
     effect: dict[str, np.ndarray]  # statistic -> [layers, heads] Cohen's d_z
     significant: dict[str, np.ndarray]  # statistic -> [layers, heads] bool
     comparisons: list[Comparison]  # one per head and statistic, corrected
+    raw: list[Comparison]  # the same before correction, for hypotheses named before the screen
 
     def heads(self) -> list[tuple[int, int]]:
         """Heads significant on either statistic, strongest first."""
@@ -45,35 +58,86 @@ class HeadScreen:
         return sorted(found, key=lambda lh: -strength[lh])
 
 
-def _screen(study: CrossEncoderStudy, settings: Settings, negative: str) -> HeadScreen:
+def _screen(study: CrossEncoderStudy, settings: Settings, negative: str, qids: Collection[str] | None) -> HeadScreen:
     pairs = study.analysis_pairs
     statistics = study.head_statistics()
     n_layers, n_heads = study.model.n_layers, study.model.n_heads
     comparisons = []
     for name, label in SCREENED.items():
-        x, y = decisions.align(pairs.by_query(statistics[name], "relevant"), pairs.by_query(statistics[name], negative))
+        relevant, negatives = (_only(pairs.by_query(statistics[name], group), qids) for group in ("relevant", negative))
+        x, y = decisions.align(relevant, negatives)
         for layer in range(n_layers):
             for head in range(n_heads):
                 # Per-head CIs are for display (200 resamples); the decision uses the test.
                 comparisons.append(decisions.paired(settings, f"{label} {layer}/{head}", x[:, layer, head],
                                                     y[:, layer, head], hypothesis="greater", resamples=200))
-    corrected = decisions.correct(settings, comparisons)
+    corrected = decisions.correct(settings, comparisons, require="any")
     shape = (n_layers, n_heads)
     effect, significant = {}, {}
     for i, name in enumerate(SCREENED):
         block = corrected[i * n_layers * n_heads : (i + 1) * n_layers * n_heads]
         effect[name] = np.array([c.effect_size for c in block]).reshape(shape)
         significant[name] = np.array([_matching(c) for c in block]).reshape(shape)
-    return HeadScreen(negative, effect, significant, corrected)
+    return HeadScreen(negative, effect, significant, corrected, comparisons)
 
 
 def _matching(c: Comparison) -> bool:
     return c.verdict is Verdict.SUPPORTED and c.effect >= MIN_DIFFERENCE
 
 
-def screen(study: CrossEncoderStudy, settings: Settings, negative: str) -> HeadScreen:
-    """The per-head screen against ``negative`` ("easy" or "hard"), computed once per study and settings."""
-    return study.derived(f"screen:{negative}:{settings}", lambda: _screen(study, settings, negative))
+def _only(values: Mapping[str, T], qids: Collection[str] | None) -> dict[str, T]:
+    """The per-query ``values`` of the queries in ``qids`` (all when None)."""
+    if qids is None:
+        return dict(values)
+    keep = set(qids)
+    return {q: v for q, v in values.items() if q in keep}
+
+
+def screen(study: CrossEncoderStudy, settings: Settings, negative: str, qids: Collection[str] | None = None) -> HeadScreen:
+    """The per-head screen against ``negative`` ("easy" or "hard") on the queries ``qids`` (all when None),
+    computed once per study, settings and subset."""
+    subset = "all" if qids is None else hashlib.sha256("\n".join(sorted(qids)).encode()).hexdigest()[:16]
+    return study.derived(f"screen:{negative}:{settings}:{subset}", lambda: _screen(study, settings, negative, qids))
+
+
+@dataclass(frozen=True)
+class QuerySplit:
+    """The analysis queries in two halves by the session's seed: heads are selected on one, tested on the other."""
+
+    seed: int
+    selection: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def figure(self) -> dict[str, Any]:
+        return {"seed": self.seed, "selection": list(self.selection), "test": list(self.test)}
+
+
+def query_split(study: CrossEncoderStudy, settings: Settings) -> QuerySplit:
+    """The sorted qids of the analysis pairs shuffled with ``settings.seed``: the first half selects, the rest tests."""
+    qids = sorted(set(study.analysis_pairs.qids))
+    shuffled = [qids[i] for i in np.random.default_rng(settings.seed).permutation(len(qids))]
+    half = len(qids) // 2
+    return QuerySplit(settings.seed, tuple(sorted(shuffled[:half])), tuple(sorted(shuffled[half:])))
+
+
+def _too_few(study: CrossEncoderStudy, split: QuerySplit, selection: tuple[str, ...], test: tuple[str, ...]) -> str | None:
+    """Why a half cannot be screened (``selection``'s negatives) or tested (``test``'s), or None."""
+    pairs = study.analysis_pairs
+    groups: dict[str, set[str]] = {}
+    for qid, group in zip(pairs.qids, pairs.groups):
+        groups.setdefault(qid, set()).add(group)
+    for half, negatives in (("selection", selection), ("test", test)):
+        for negative in negatives:
+            usable = sum({"relevant", negative} <= groups[q] for q in getattr(split, half))
+            if usable < MIN_SPLIT_QUERIES:
+                return (f"the {half} half of the queries (seed {split.seed}) has {usable} with relevant and {negative} "
+                        f"pairs (need {MIN_SPLIT_QUERIES})")
+    return None
+
+
+def selected_heads(study: CrossEncoderStudy, settings: Settings, split: QuerySplit, negative: str) -> list[tuple[int, int]]:
+    """The matching heads of the screen against ``negative`` on the selection half, strongest first."""
+    return screen(study, settings, negative, split.selection).heads()
 
 
 def _heatmap(screen_: HeadScreen, title: str) -> dict[str, Any]:
@@ -90,9 +154,15 @@ def _heatmap(screen_: HeadScreen, title: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class MatchingHeadsParams:
-    # The paper's named heads ({kind: ["layer/head", ...]}), looked up on models of paper_shape (layers, heads).
+    # The paper's named heads ({kind: ["layer/head", ...]}, kinds as in PAPER_HEAD_NEGATIVES), tested on
+    # models of paper_shape (layers, heads).
     paper_shape: tuple[int, ...] = ()
     paper_heads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.paper_heads) - set(PAPER_HEAD_NEGATIVES))
+        if unknown:
+            raise ValueError(f"paper_heads: unknown kind(s) {', '.join(unknown)} (known: {', '.join(PAPER_HEAD_NEGATIVES)})")
 
 
 @MEASUREMENTS.register(MatchingHeadsParams)
@@ -103,7 +173,10 @@ def matching_heads(claim: Claim, params: MatchingHeadsParams, study: CrossEncode
     heads = lexical.heads()
     rows = [c for c in lexical.comparisons if _matching(c)]
     rows.sort(key=lambda c: -c.effect_size)
-    paper = _paper_heads(params, study, lexical)
+    paper = []
+    if (study.model.n_layers, study.model.n_heads) == tuple(params.paper_shape):
+        negatives = sorted({PAPER_HEAD_NEGATIVES[kind] for kind in params.paper_heads})
+        paper = paper_head_rows(settings, params.paper_heads, {n: screen(study, settings, n) for n in negatives})
     if heads:
         verdict, reason = Verdict.SUPPORTED, f"{len(heads)} matching head(s) after {settings.correction} correction over {len(lexical.comparisons)} tests"
     else:
@@ -115,6 +188,7 @@ def matching_heads(claim: Claim, params: MatchingHeadsParams, study: CrossEncode
         decision=(
             "per-head one-sided paired tests, corrected across all heads; a matching head also differs by "
             f">= {MIN_DIFFERENCE} attention weight"
+            + ("; the paper's named heads are reported beside them, corrected among themselves, not deciding" if paper else "")
         ),
         verdict=verdict,
         reason=reason,
@@ -124,48 +198,60 @@ def matching_heads(claim: Claim, params: MatchingHeadsParams, study: CrossEncode
     )
 
 
-def _paper_heads(params: MatchingHeadsParams, study: CrossEncoderStudy, lexical: HeadScreen) -> list[Comparison]:
-    """The paper's named heads, looked up when the model has MonoBERT-large's shape."""
-    if (study.model.n_layers, study.model.n_heads) != params.paper_shape:
-        return []
-    wanted = {tuple(int(x) for x in h.split("/")): kind for kind, names in params.paper_heads.items() for h in names}
-    out = []
-    for comparison in lexical.comparisons:
-        layer_head = tuple(int(x) for x in comparison.label.split()[-1].split("/"))
-        if layer_head in wanted:
-            out.append(replace(comparison, label=f"paper's {wanted[layer_head]} head: {comparison.label}"))
-    return out
+def paper_head_rows(settings: Settings, paper_heads: Mapping[str, Collection[str]],
+                    screens: Mapping[str, HeadScreen]) -> list[Comparison]:
+    """The paper's named heads as hypotheses named before the screen: each head's uncorrected tests in the
+    screen of its kind's negatives, corrected among the named heads only, so that they neither pay for
+    the other heads' tests nor are picked by them."""
+    named = []
+    for kind, names in paper_heads.items():
+        negative = PAPER_HEAD_NEGATIVES[kind]
+        by_head = {c.label.rsplit(" ", 1)[1]: [] for c in screens[negative].raw}
+        for c in screens[negative].raw:
+            by_head[c.label.rsplit(" ", 1)[1]].append(c)
+        for name in names:
+            for c in by_head[name]:
+                statistic = c.label.rsplit(" ", 1)[0]
+                named.append(replace(c, label=f"paper's {kind} head {name}: {statistic}, relevant vs {negative} negatives"))
+    return decisions.correct(settings, named, require="all") if named else []
 
 
 @MEASUREMENTS.register()
 def layered_progression(claim: Claim, params: NoParams, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
-    """CE-7: heads separating relevant from easy sit earlier than those separating it from hard."""
-    lexical = screen(study, settings, "easy").heads()
-    semantic = screen(study, settings, "hard").heads()
+    """CE-7: heads separating relevant from easy sit earlier than those separating it from hard.
+
+    A head significant in both screens would count on both sides of the depth comparison, so it
+    is left out of both."""
+    found = {negative: screen(study, settings, negative).heads() for negative in ("easy", "hard")}
+    both = set(found["easy"]) & set(found["hard"])
+    lexical, semantic = ([h for h in found[n] if h not in both] for n in ("easy", "hard"))
+    dropped = f"{len(both)} head(s) significant in both groups left out of both"
+    figures = {
+        "head_heatmap": _heatmap(screen(study, settings, "hard"), "Semantic heads: relevant vs hard negatives (Cohen's d_z)"),
+        "head_depths": {"lexical": [list(h) for h in lexical], "semantic": [list(h) for h in semantic],
+                        "both": [list(h) for h in sorted(both)], "layers": study.model.n_layers},
+    }
     if not lexical or not semantic:
         missing = "lexical (relevant vs easy)" if not lexical else "semantic (relevant vs hard)"
         return claim.result(
-            study, settings, metric="relative layer depth", decision="needs both kinds of matching heads",
-            verdict=Verdict.INCONCLUSIVE, reason=f"no {missing} head is significant, so depths cannot be compared",
-            comparisons=[],
+            study, settings, metric="relative layer depth", decision=f"needs both kinds of matching heads; {dropped}",
+            verdict=Verdict.INCONCLUSIVE, reason=f"no {missing} head remains ({dropped}), so depths cannot be compared",
+            comparisons=[], figures=figures,
         )
     depth = max(study.model.n_layers - 1, 1)
     lexical_depths = np.array([l / depth for l, _ in lexical])
     semantic_depths = np.array([l / depth for l, _ in semantic])
     comparison = decisions.independent(settings, "relative depth: semantic vs lexical heads", semantic_depths,
-                                       lexical_depths, hypothesis="greater")
+                                       lexical_depths, hypothesis="greater", unit="heads")
     return decisions.conclude(
         claim,
         study,
         settings,
         [comparison],
         metric="relative layer depth (layer / (layers - 1))",
-        decision="one-sided Mann-Whitney U on head depths",
+        decision=f"one-sided Mann-Whitney U on head depths; {dropped}",
         corrected=False,
-        figures={
-            "head_heatmap": _heatmap(screen(study, settings, "hard"), "Semantic heads: relevant vs hard negatives (Cohen's d_z)"),
-            "head_depths": {"lexical": [list(h) for h in lexical], "semantic": [list(h) for h in semantic], "layers": study.model.n_layers},
-        },
+        figures=figures,
     )
 
 
@@ -196,9 +282,11 @@ class CausalRoleParams:
 @MEASUREMENTS.register(CausalRoleParams)
 def causal_role(claim: Claim, params: CausalRoleParams, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
     """CE-8: ablating the matching heads hurts more than ablating random heads of the same layers."""
-    heads = screen(study, settings, "easy").heads()[: params.max_heads]
+    split = query_split(study, settings)
+    short = _too_few(study, split, ("easy",), ("easy",))
+    heads = [] if short else selected_heads(study, settings, split, "easy")[: params.max_heads]
     if not heads:
-        return _no_heads(claim, study, settings)
+        return _no_heads(claim, study, settings, split, short)
     random_sets = _random_head_sets(heads, study.model.n_heads, params.random_sets, settings.seed)
     variants = {
         "whole head output": lambda hs: [HeadAblation(hs)],
@@ -206,7 +294,7 @@ def causal_role(claim: Claim, params: CausalRoleParams, study: CrossEncoderStudy
     }
     comparisons, per_query = [], {}
     for name, make in variants.items():
-        matched = study.quality(make(frozenset(heads)), label=f"{name} of matching heads")
+        matched = _only(study.quality(make(frozenset(heads)), label=f"{name} of matching heads"), split.test)
         null = [study.quality(make(hs), label=f"{name} of random heads {i + 1}/{len(random_sets)}") for i, hs in enumerate(random_sets)]
         null_mean = {q: float(np.mean([n[q] for n in null])) for q in matched}
         per_query[f"matching heads: {name}"] = matched
@@ -219,52 +307,61 @@ def causal_role(claim: Claim, params: CausalRoleParams, study: CrossEncoderStudy
         settings,
         comparisons,
         metric=study.measure,
-        decision="one-sided paired tests against the mean of random head sets of the same layers",
+        decision="one-sided paired tests on the test half of the queries, against the mean of random head sets of the same layers",
         figures={
+            "query_split": split.figure(),
             "ablated_heads": {
                 "matching": [list(h) for h in heads],
                 "random_sets": [sorted(map(list, s)) for s in random_sets],
                 "layers": study.model.n_layers,
                 "heads": study.model.n_heads,
-            }
+            },
         },
         per_query=per_query,
     )
 
 
-def _no_heads(claim: Claim, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
+def _no_heads(claim: Claim, study: CrossEncoderStudy, settings: Settings, split: QuerySplit,
+              short: str | None) -> ClaimResult:
+    """INCONCLUSIVE: a half of the split is too small (``short`` says why), or its screen found no head."""
     return claim.result(
         study,
         settings,
         metric="",
-        decision="needs the matching heads of CE-6",
+        decision="needs matching heads screened on the selection half of the queries",
         verdict=Verdict.INCONCLUSIVE,
-        reason="CE-6 found no matching head on this model and collection, so there is nothing to test",
+        reason=short or "the screen of the selection half of the queries found no matching head, so there is nothing to test",
         comparisons=[],
+        figures={"query_split": split.figure()},
     )
 
 
 @MEASUREMENTS.register()
 def qk_alignment(claim: Claim, params: NoParams, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
-    """CE-9: matching heads' query-key matrices have more aligned singular vectors than others."""
+    """CE-9: matching heads' query-key matrices have more aligned singular vectors than others.
+
+    The alignment is read from the weights, so the test half's queries are not read: the heads are
+    still the selection half's, as for CE-8, CE-10 and CE-11."""
     scores = study.derived("alignment", lambda: query_key.alignments(study.model.model, study.model.n_heads))
-    heads = set(screen(study, settings, "easy").heads()) | set(screen(study, settings, "hard").heads())
+    split = query_split(study, settings)
+    short = _too_few(study, split, ("easy", "hard"), ())
+    heads = set() if short else {h for n in ("easy", "hard") for h in selected_heads(study, settings, split, n)}
     if not heads:
-        return _no_heads(claim, study, settings)
+        return _no_heads(claim, study, settings, split, short)
     mask = np.zeros(scores.shape, dtype=bool)
     for layer, head in heads:
         mask[layer, head] = True
     comparison = decisions.independent(settings, "alignment: matching vs other heads", scores[mask], scores[~mask],
-                                       hypothesis="greater")
+                                       hypothesis="greater", unit="heads")
     return decisions.conclude(
         claim,
         study,
         settings,
         [comparison],
         metric="sum_k s_k u_k.v_k / sum_k s_k of W_Q W_K^T (biases excluded)",
-        decision="one-sided Mann-Whitney U, matching heads (CE-6/CE-7) vs all other heads",
+        decision="one-sided Mann-Whitney U, matching heads (lexical or semantic, selection half) vs all other heads",
         corrected=False,
-        figures={"alignment": {"values": scores.round(4).tolist(), "matching": mask.tolist()}},
+        figures={"query_split": split.figure(), "alignment": {"values": scores.round(4).tolist(), "matching": mask.tolist()}},
     )
 
 
@@ -277,12 +374,15 @@ class LogitDecompositionParams:
 def logit_decomposition(claim: Claim, params: LogitDecompositionParams, study: CrossEncoderStudy,
                         settings: Settings) -> ClaimResult:
     """CE-10: the context-free part explains more of matching heads' logits than of other heads'."""
-    heads = screen(study, settings, "easy").heads()[: params.max_heads]
+    split = query_split(study, settings)
+    short = _too_few(study, split, ("easy",), ("easy",))
+    heads = [] if short else selected_heads(study, settings, split, "easy")[: params.max_heads]
     if not heads:
-        return _no_heads(claim, study, settings)
+        return _no_heads(claim, study, settings, split, short)
     controls = list(_random_head_sets(heads, study.model.n_heads, 1, settings.seed)[0])
     pairs = study.analysis_pairs
-    relevant = [i for i, g in enumerate(pairs.groups) if g == "relevant"]
+    test = set(split.test)
+    relevant = [i for i, (q, g) in enumerate(zip(pairs.qids, pairs.groups)) if g == "relevant" and q in test]
     shares = decomposition.explained_shares(study.model, [pairs.texts[i] for i in relevant], heads + controls)
     qids = [pairs.qids[i] for i in relevant]
     matched = _mean_by_query(qids, shares[:, : len(heads)].mean(axis=1))
@@ -295,9 +395,10 @@ def logit_decomposition(claim: Claim, params: LogitDecompositionParams, study: C
         settings,
         [comparison],
         metric="share of logit variance explained by the context-free part (R^2)",
-        decision="one-sided paired test per query, matching heads vs as many random heads of the same layers",
+        decision="one-sided paired test per query of the test half, matching heads vs as many random heads of the same layers",
         corrected=False,
-        figures={"decomposition": {"heads": [list(h) for h in heads], "controls": [list(h) for h in controls],
+        figures={"query_split": split.figure(),
+                 "decomposition": {"heads": [list(h) for h in heads], "controls": [list(h) for h in controls],
                                    "mean_share": shares.mean(axis=0).round(4).tolist()}},
         per_query={"matching heads": matched, "control heads": control},
     )
@@ -318,9 +419,11 @@ class FallbackParams:
 @MEASUREMENTS.register(FallbackParams)
 def fallback(claim: Claim, params: FallbackParams, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
     """CE-11: with no match (easy negatives) matching heads attend to [SEP] (and early [CLS]) more."""
-    heads = screen(study, settings, "easy").heads()
+    split = query_split(study, settings)
+    short = _too_few(study, split, ("easy",), ("easy",))
+    heads = [] if short else selected_heads(study, settings, split, "easy")
     if not heads:
-        return _no_heads(claim, study, settings)
+        return _no_heads(claim, study, settings, split, short)
     statistics = study.head_statistics()
     pairs = study.analysis_pairs
     early = [(l, h) for l, h in heads if l / max(study.model.n_layers - 1, 1) <= params.early_fraction]
@@ -330,8 +433,8 @@ def fallback(claim: Claim, params: FallbackParams, study: CrossEncoderStudy, set
             continue
         layers, cols = zip(*chosen)
         values = statistics[name][:, list(layers), list(cols)].mean(axis=1)
-        easy = {q: float(v) for q, v in pairs.by_query(values, "easy").items()}
-        relevant = {q: float(v) for q, v in pairs.by_query(values, "relevant").items()}
+        easy = {q: float(v) for q, v in _only(pairs.by_query(values, "easy"), split.test).items()}
+        relevant = {q: float(v) for q, v in _only(pairs.by_query(values, "relevant"), split.test).items()}
         per_query[f"{label} mass, easy"] = easy
         per_query[f"{label} mass, relevant"] = relevant
         comparisons.append(decisions.paired(settings, f"attention to {label}: easy vs relevant", easy, relevant,
@@ -342,8 +445,8 @@ def fallback(claim: Claim, params: FallbackParams, study: CrossEncoderStudy, set
         settings,
         comparisons,
         metric="mean attention mass of query and document tokens on the special token",
-        decision="one-sided paired tests per query over the matching heads",
-        figures={"layer_profile": _layer_profile(study)},
+        decision="one-sided paired tests per query of the test half over the matching heads",
+        figures={"query_split": split.figure(), "layer_profile": _layer_profile(study)},
         per_query=per_query,
     )
 

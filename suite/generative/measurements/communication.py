@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from suite.core.claims import Claim, Settings
-from suite.core.decisions import conclude, paired, proportion
+from suite.core.decisions import bounded_mean, conclude, paired, proportion
 from suite.core.results import ClaimResult
 from suite.generative.analyses import (
     EMBEDDING,
@@ -91,8 +91,10 @@ def communication(claim: Claim, params: CommunicationParams, study: GenerativeSt
                _dominance(names, shares, "cross_attention/II+III"), 0.0, hypothesis="greater"),
         paired(settings, "cross-attention II-III top scores: stage-I MLPs are the largest writer group (share margin > 0)",
                _dominance(cross_names, cross_shares, "mlp/I"), 0.0, hypothesis="greater"),
-        proportion(settings, f"cross-attention heads in every correct query's top {heads.k} (over {len(heads.heads)} heads)",
-                   in_all, p0, hypothesis="greater", expected_effect=params.paper_head_share - p0),
+        # Heads are not independent units, so this share is a description with a CI, not a test that decides.
+        proportion(settings, f"cross-attention heads in every correct query's top {heads.k} (over {len(heads.heads)} heads; "
+                             "description, not deciding)", in_all, p0, hypothesis="greater",
+                   expected_effect=params.paper_head_share - p0, unit="heads"),
     ]
     figure = {
         "panels": [_panel(cross_reads, stages, "What triggers cross-attention (stages II-III), by writer group"),
@@ -102,7 +104,7 @@ def communication(claim: Claim, params: CommunicationParams, study: GenerativeSt
                   "candidates": len(heads.heads), "paper_share_in_all": params.paper_head_share},
     }
     return conclude(claim, study, settings, comparisons, metric="share of the positive contribution to a reader",
-                    figures={"attribution_shares": figure},
+                    decided=[True, True, False], figures={"attribution_shares": figure},
                     per_query={"MLP III: cross-attention II+III share": per_query(study, rows, shares[:, names.index("cross_attention/II+III")]),
                                "cross-attention: stage-I MLP share": per_query(study, rows, cross_shares[:, cross_names.index("mlp/I")])})
 
@@ -139,8 +141,8 @@ def last_layer(claim: Claim, params: LastLayerParams, study: GenerativeStudy, se
                ranks.other_mean[:, L - 1], ranks.other_mean[:, L - 2], hypothesis="greater"),
         proportion(settings, f"queries whose top {n_docids} final tokens are >= {params.separated:g} docids",
                    separated, params.p0, hypothesis="greater"),
-        paired(settings, f"last MLP: share read from the last cross-attention < {params.read_bound:g}",
-               last_share, params.read_bound, hypothesis="less"),
+        bounded_mean(settings, f"last MLP: share read from the last cross-attention < {params.read_bound:g}",
+                     last_share, params.read_bound, hypothesis="less"),
     ]
     if own.shape[1] > 1:
         comparisons.append(paired(settings, "last MLP reads its own layer's cross-attention less than the other stage-III MLPs do",

@@ -83,7 +83,8 @@ class Order:
 
 @dataclass(frozen=True)
 class StageTableParams:
-    boundary: float  # "removable" = significantly below it, "crucial" = significantly above
+    removable_below: float  # "removable" = significantly below this share
+    crucial_above: float  # "crucial" = significantly above this share
     order: tuple[Order, ...]
     cells: tuple[Cell, ...]
 
@@ -95,7 +96,6 @@ def stage_table(claim: Claim, params: StageTableParams, study: GenerativeStudy, 
     if not len(rows):
         return conclude(claim, study, settings, [], metric="share of correct queries leaving rank 1",
                         missing=["no correct query in the evaluation split"])
-    boundary = params.boundary
     left: dict[str, np.ndarray] = {}
     missing: dict[str, str] = {}
     comparisons, cells = [], []
@@ -113,11 +113,14 @@ def stage_table(claim: Claim, params: StageTableParams, study: GenerativeStudy, 
         k, n = int(left[key].sum()), int(left[key].size)
         entry.update(measured=k / n, k=k, n=n)
         if role in ("removable", "crucial"):
-            hypothesis = "less" if role == "removable" else "greater"
-            expected = cell.paper - boundary
-            sign_ok = expected < 0 if hypothesis == "less" else expected > 0
-            comparisons.append(proportion(settings, f"{_cell_label(component, stage, method)}: {role}", left[key],
-                                          boundary, hypothesis=hypothesis, expected_effect=expected if sign_ok else None))
+            removable = role == "removable"
+            bound = params.removable_below if removable else params.crucial_above
+            expected = cell.paper - bound
+            sign_ok = expected < 0 if removable else expected > 0
+            comparisons.append(proportion(settings, f"{_cell_label(component, stage, method)}: {role} "
+                                                    f"({'<' if removable else '>'} {bound:g})", left[key], bound,
+                                          hypothesis="less" if removable else "greater",
+                                          expected_effect=expected if sign_ok else None))
             entry["comparison"] = len(comparisons) - 1
         else:
             entry["ci"] = list(stats.clopper_pearson(k, n))
@@ -135,7 +138,8 @@ def stage_table(claim: Claim, params: StageTableParams, study: GenerativeStudy, 
             entry.update(ci=list(c.ci), p_corrected=c.p_corrected, verdict=c.verdict.value)
     result.figures["stage_table"] = {
         "components": list(COMPONENT_NAMES), "component_names": COMPONENT_NAMES, "methods": list(METHOD_NAMES),
-        "method_names": METHOD_NAMES, "stages": ["I", "II", "III"], "cells": cells, "boundary": boundary,
+        "method_names": METHOD_NAMES, "stages": ["I", "II", "III"], "cells": cells,
+        "removable_below": params.removable_below, "crucial_above": params.crucial_above,
         "n": int(len(rows)), "stage_layers": {k: layer_label(v) for k, v in study.stages.items()},
         "stages_data_driven": stage_boundaries(study).get("data_driven"),
         "paper_models": {"paper": "NQ10k", "nq320k": "NQ320k", "trivia_qa": "Trivia-QA"},
@@ -174,9 +178,11 @@ def single_layers(claim: Claim, params: SingleLayersParams, study: GenerativeStu
     expected = params.expected_single - boundary
     comparisons = []
     for component, outcomes in per_layer.items():
+        # The worst of L layers is picked by the data: selection=L corrects its contradiction for that pick.
         worst = int(np.argmax(outcomes.mean(axis=1)))
-        comparisons.append(proportion(settings, f"{COMPONENT_NAMES[component]}: worst single layer ({worst}) below {boundary:g}",
-                                      outcomes[worst], boundary, hypothesis="less", expected_effect=expected))
+        comparisons.append(proportion(settings, f"{COMPONENT_NAMES[component]}: worst single layer ({worst} of "
+                                                f"{study.n_layers}) below {boundary:g}", outcomes[worst], boundary,
+                                      hypothesis="less", expected_effect=expected, selection=study.n_layers))
     stage_shares = {}
     for spec in params.crucial_stages:
         component, stage = spec.split(":")
