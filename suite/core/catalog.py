@@ -53,12 +53,13 @@ class BuiltModel:
     """A model directory, ready to load, with what came with its build.
 
     ``companions`` are further checkpoints a wing's claims need (for a DSI model: the pre-trained
-    T5 it started from, and a model trained without ``held_out_docids``); ``collection`` is the
-    collection spec it was trained for, used when the user names none."""
+    T5 it started from); ``held_out`` are DSI models each trained without some documents, named in
+    its ``build.json`` (``held_out_docids``); ``collection`` is the collection spec it was trained
+    for, used when the user names none."""
 
     path: Path
     companions: dict[str, Path] = field(default_factory=dict)
-    held_out_docids: tuple[str, ...] = ()
+    held_out: tuple[Path, ...] = ()
     collection: str | None = None
 
 

