@@ -111,6 +111,7 @@ def check_calibration(decision: str, data: str, settings: Settings, *, sizes: Se
                                                   seed=settings.seed, test=settings.test,
                                                   correction=settings.correction):
             cells.append({"verdict": result.verdict, "n": _size(result.n), "real": n in sizes, "rate": result.rate,
+                          "n_sims": result.n_sims,
                           "limit": result.limit, "truth": result.truth, "audited": result.audited,
                           "mismatches": result.mismatches, "passed": result.passed})
     failing = [c for c in cells if not c["passed"]]
@@ -121,6 +122,10 @@ def check_calibration(decision: str, data: str, settings: Settings, *, sizes: Se
               f"{worst['CONTRADICTED']:.3f} ({n_sims} simulations a cell; limit alpha + 3 s.e. = {limit:.3f}); "
               f"{sum(c['audited'] for c in cells)} data sets re-decided by the comparison functions, "
               f"{sum(c['mismatches'] for c in cells)} otherwise")
+    retried = "; ".join(f"{c['verdict']} at n={c['n']} rate {c['rate']:.3f} over {c['n_sims']} (limit {c['limit']:.3f})"
+                        for c in cells if c["n_sims"] > n_sims)
+    if retried:
+        detail += f"; over the limit at first, so simulated again: {retried}"
     if failing:
         detail += "; failing: " + "; ".join(
             f"{c['verdict']} at n={c['n']} rate {c['rate']:.3f} ({c['truth']})"

@@ -6,13 +6,14 @@ them. The package re-exports its public API: callers write ``stats.paired_compar
 
 Modules
 -------
-- :mod:`.tests`: the hypothesis tests (paired t, Wilcoxon, randomization, TOST, binomial, McNemar);
+- :mod:`.tests`: the hypothesis tests (paired t, Wilcoxon, randomization, exact sign-flip, TOST, binomial,
+  McNemar, Mann-Whitney) and the smallest p-value each can give;
 - :mod:`.corrections`: Holm, Benjamini-Hochberg and Bonferroni, and the correction of a family;
 - :mod:`.intervals`: bootstrap and Clopper-Pearson confidence intervals;
 - :mod:`.power`: power, the detectable effect, and effect sizes;
 - :mod:`.comparisons`: per-query data turned into a judged comparison;
 - :mod:`.verdicts`: the verdict rules below, for one comparison and for a claim;
-- :mod:`.calibration`: those rules run on simulated data;
+- :mod:`.calibration`: those rules run on simulated data, for both verdicts;
 - :mod:`.choices`: the option names the functions accept.
 
 Conventions
