@@ -349,12 +349,11 @@ def bounded_mean_comparison(
     draws = np.random.default_rng(seed).random(v.size) < v
     base = proportion_comparison(label, int(draws.sum()), int(v.size), bound, hypothesis=hypothesis, alpha=alpha,
                                  confidence=confidence, min_power=min_power, unit=unit)
-    details = {**base.details, "kind": "bounded", "draws": int(draws.sum()), "seed": seed}
-    details["effect_ci"] = [low - bound for low in bootstrap_ci(v, confidence=confidence,
-                                                                  n_resamples=n_resamples, seed=seed)]
+    ci = bootstrap_ci(v, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    details = {**base.details, "kind": "bounded", "draws": int(draws.sum()), "seed": seed,
+               "effect_ci": [end - bound for end in ci]}
     comparison = replace(
-        base, measured=float(v.mean()), effect=float(v.mean() - bound),
-        ci=bootstrap_ci(v, confidence=confidence, n_resamples=n_resamples, seed=seed),
+        base, measured=float(v.mean()), effect=float(v.mean() - bound), ci=ci,
         effect_size=cohens_h(float(v.mean()), bound),
         test=f"exact binomial test on one Bernoulli(value) draw per unit, one-sided ({hypothesis}) against {bound:.3g}",
         details=details,
