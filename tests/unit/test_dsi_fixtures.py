@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fixtures.dsi_data import synthetic_dsi_data, trec_dl_dsi_data
 from fixtures.embedded import embedded_catalog
 from fixtures.generative import (
     DSIRecipe,
@@ -30,8 +31,6 @@ from fixtures.generative import (
     ranking_quality,
     read_docids,
     span_corruption,
-    synthetic_dsi_data,
-    trec_dl_dsi_data,
     words_target,
 )
 from fixtures.shared import shared_data
@@ -223,9 +222,9 @@ def test_embedded_builds_hold_out_disjoint_documents_in_several_models(tmp_path)
 def test_fields_added_since_the_last_version_leave_unused_recipes_keys_alone():
     """The pseudo-query, embedding-rate and held-out-group fields came after version 2: the shipped
     synthetic models, which use none of them, keep the keys (and cache entries) they had before."""
-    import fixtures.generative as generative
+    from fixtures import generative
 
-    data = generative.synthetic_dsi_data()
+    data = synthetic_dsi_data()
     pretrain = generative.DSI_SYNTHETIC.pretrain()
     assert generative._fingerprint(pretrain, data, None) == "068e2dadc3477998"
     recipe = generative.DSI_SYNTHETIC.dsi()
