@@ -268,15 +268,17 @@ def _summary(run: dict[str, Any]) -> str:
             f'<td class="units" data-sort="{sort_key(units[1])}">{units[0]}</td>'
             f'<td class="num" data-sort="{sort_key(measured_key)}">{measured}</td>'
             f'<td class="paper" data-sort="{sort_key(claim.get("paper_value"))}">{esc(claim.get("paper", ""))}</td>'
-            f'<td class="num" data-sort="{sort_key(p_key)}">{p_html}</td></tr>'
+            f'<td class="num" data-sort="{sort_key(p_key)}">{p_html}</td>'
+            f'<td class="num" data-sort="{sort_key(claim.get("seconds"))}">{_seconds(claim.get("seconds"))}</td></tr>'
         )
     return (
         '<section id="summary"><h2>Verdicts</h2>'
         '<p class="hint">One row per claim and target; click a column heading to sort, a claim id to jump to its card.</p>'
         '<div class="scroll"><table class="sortable summary"><thead><tr><th>Claim</th><th>Title</th>'
         '<th>Model and collection</th><th>Verdict</th><th>Unit, n</th><th class="num">Measured [CI]</th><th>Paper</th>'
-        '<th class="num">p (corrected)</th></tr></thead>'
-        f'<tbody>{"".join(rows) or "<tr><td colspan=8 class=muted>no claim results in this run</td></tr>"}</tbody></table></div>'
+        '<th class="num">p (corrected)</th><th class="num" title="wall time of the claim\'s measurement">Time</th>'
+        '</tr></thead>'
+        f'<tbody>{"".join(rows) or "<tr><td colspan=9 class=muted>no claim results in this run</td></tr>"}</tbody></table></div>'
         "</section>"
     )
 
@@ -294,6 +296,13 @@ class _Mark(NamedTuple):
     css: str
     text: str
     title: str
+
+
+def _seconds(seconds: Any) -> str:
+    """A claim's wall time (the conditions it was first to need included); runs before it was kept: —."""
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        return "—"
+    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
 
 
 def _wrappable(text: Any) -> str:
@@ -487,6 +496,7 @@ def _card(claim: dict[str, Any], index: int) -> str:
         ("Decision", esc(claim.get("decision", "—"))),
         ("Unit of analysis", _units(claim)[0]),
         ("α / correction", f"{num(claim.get('alpha'), 2)} / {esc(correction)}"),
+        ("Measured in", _seconds(claim.get("seconds"))),
     ]
     return (
         f'<article class="card" id="claim-{index}">'

@@ -15,7 +15,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
@@ -76,21 +75,6 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-# Packages whose versions decide the bytes a build writes (random streams, serialisation, config defaults).
-BUILD_PACKAGES = ("numpy", "torch", "transformers", "tokenizers", "safetensors")
-
-
-def recipe_fingerprint(recipe: str | Path, inputs: Iterable[str]) -> str:
-    """Names a deterministic build: the source file that builds it, its ``inputs`` and :data:`BUILD_PACKAGES`' versions.
-
-    The recipe is hashed whole, so any edit to it builds afresh: a rebuild costs seconds, a
-    stale model a wrong check.
-    """
-    versions = (f"{name}=={metadata.version(name)}" for name in BUILD_PACKAGES)
-    parts = (hashlib.sha256(Path(recipe).read_bytes()).hexdigest(), *inputs, *versions)
-    return fingerprint_of(f"{part}\n" for part in parts)
 
 
 def build_once(target: Path, build: Callable[[Path], dict[str, Any]], *, marker: str) -> Path:

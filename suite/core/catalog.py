@@ -21,6 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from suite.core.builds import BuildJob, run_builds
 from suite.core.collections import Collection, CollectionError, check_collection, load_collection
 from suite.core.models import ModelError
 
@@ -64,12 +65,21 @@ class BuiltModel:
 
 
 @dataclass(frozen=True)
+class BuildPlan:
+    """What an embedded model takes to build (each job a model directory, named by its content) and the
+    :class:`BuiltModel` those jobs make."""
+
+    jobs: tuple[BuildJob, ...]
+    model: BuiltModel
+
+
+@dataclass(frozen=True)
 class EmbeddedModel:
-    """A model the project builds itself: ``build(cache_dir)`` trains it on first use, then finds it cached."""
+    """A model the project builds itself: ``plan(cache_dir)`` names its builds without making any."""
 
     kind: ModelKind
     description: str
-    build: Callable[[Path], BuiltModel]
+    plan: Callable[[Path], BuildPlan]
 
 
 @dataclass
@@ -101,8 +111,18 @@ class Catalog:
 
     def build(self, spec: str, cache_dir: Path) -> BuiltModel | None:
         """Build (first use) or find cached the embedded model a spec names; None for any other spec."""
-        embedded = self.embedded_model(spec)
-        return None if embedded is None else embedded.build(cache_dir)
+        plan = self.build_all([spec], cache_dir).get(spec)
+        return None if plan is None else plan.model
+
+    def build_all(self, specs: Iterable[str], cache_dir: Path, *, workers: int | None = None,
+                  say: Callable[[str], None] = print) -> dict[str, BuildPlan]:
+        """The embedded models among ``specs``, every missing build of all of them made in one go: one
+        line says what will be built and about how long, then independent builds run side by side, one
+        thread each (:func:`suite.core.builds.run_builds`)."""
+        plans = {spec: model.plan(Path(cache_dir)) for spec in dict.fromkeys(specs)
+                 if (model := self.embedded_model(spec)) is not None}
+        run_builds([job for plan in plans.values() for job in plan.jobs], workers=workers, say=say)
+        return plans
 
     def model_kind(self, spec: str, *, trust_remote_code: bool = False, allow_pickle: bool = False) -> ModelKind:
         """Which claims check a model, once everything that can be known without loading its weights says

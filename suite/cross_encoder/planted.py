@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.core.caching import build_once, recipe_fingerprint
+from suite.core.builds import content_key
+from suite.core.caching import build_once
 from suite.core.collections import Collection
 from suite.core.study import tokenizer_sha256
 
@@ -96,7 +97,8 @@ def build_planted_cross_encoder(directory: str | Path, *, seed: int = 0) -> Plan
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(_tokenizer_path())
-    fingerprint = recipe_fingerprint(__file__, [f"seed {seed}", tokenizer_sha256(tokenizer)])
+    fingerprint = content_key("planted-cross-encoder", {"seed": seed}, sources=[__file__],
+                              inputs=[tokenizer_sha256(tokenizer)])
     path = build_once(Path(directory) / f"cross-encoder-{fingerprint}",
                       lambda scratch: _write(scratch, tokenizer, seed), marker="planted.json")
     return PlantedCrossEncoder(path)

@@ -43,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.core.caching import build_once, recipe_fingerprint
+from suite.core.builds import content_key
+from suite.core.caching import build_once
 from suite.core.collections import Collection
 
 D_MODEL, D_KV, HEADS, D_FF = 64, 16, 4, 64
@@ -124,7 +125,7 @@ def build_planted_generative(directory: str | Path, *, seed: int = 0) -> Planted
     and the library versions, and a complete build there is reused
     (:func:`suite.core.caching.build_once`: atomic, one process at a time). Takes well under a second.
     """
-    fingerprint = recipe_fingerprint(__file__, [f"seed {seed}"])
+    fingerprint = content_key("planted-generative", {"seed": seed}, sources=[__file__], inputs=[])
     path = build_once(Path(directory) / f"dsi-{fingerprint}", lambda scratch: _write(scratch, seed),
                       marker="planted.json")
     return PlantedGenerative(path)

@@ -164,6 +164,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.xdist_group(group))
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Remember which models the selected claims need (-k and -m applied): the first build makes those only."""
+    state = session.config.stash.get(CLAIMS_KEY, None)
+    if state is not None:
+        params = (getattr(getattr(item, "callspec", None), "params", {}) for item in session.items)
+        state.needed = tuple(dict.fromkeys(p[name][0] for p in params for name in TARGET_FIXTURES if name in p))
+
+
 def _study_group(item: pytest.Item) -> str | None:
     """The study an item runs on: its target (model x collection) or the planted setup it uses."""
     params = getattr(getattr(item, "callspec", None), "params", {})

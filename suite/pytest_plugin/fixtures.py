@@ -45,8 +45,10 @@ def _collection(session: ClaimsSession, spec: str) -> Collection:
 
 
 def _built(session: ClaimsSession, spec: str) -> BuiltModel | None:
-    """An embedded model's build (made on first use), or None for a user's directory or hub id."""
-    return session.remember(("built", spec), lambda: session.catalog.build(spec, session.options.cache_dir))
+    """An embedded model's build, or None for a user's directory or hub id. The first call builds what every
+    embedded model of the session's claims lacks, side by side (see :meth:`ClaimsSession.build_models`)."""
+    plan = session.remember(("builds",), session.build_models).get(spec)
+    return None if plan is None else plan.model
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from suite.core.catalog import Catalog, ModelKind
+from suite.core.catalog import BuildPlan, Catalog, ModelKind
 from suite.core.claims import Claim, Settings
 from suite.core.collections import CollectionError
 from suite.core.devices import DeviceError, Placement, resolve_placement
@@ -70,6 +71,7 @@ class ClaimsSession:
     worker: str | None = None  # this process's xdist worker id ("gw0"), None in one process or the controller
     outbox: list[tuple[str, Any]] = field(default_factory=list)  # a worker's records not yet reported
     places: dict[tuple[str, Any], tuple[int, ...]] = field(default_factory=dict)  # controller: sort key per entry
+    needed: tuple[str, ...] | None = None  # the model specs of the collected claims, once collection is done
 
     @property
     def settings(self) -> Settings:
@@ -146,6 +148,31 @@ class ClaimsSession:
             return [(m, None) for m in chosen]
         return [(m, c) for m in chosen for c in self.options.collections]
 
+    def build_models(self) -> dict[str, BuildPlan]:
+        """Build every missing embedded model the collected claims need, in one go: one line names the
+        builds and an estimate, then independent builds run side by side, one thread each, on this
+        process's share of the cores. The run records each build used, with its weights hash."""
+        workers = max(1, len(os.sched_getaffinity(0)) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+        plans = self.catalog.build_all(self.needed if self.needed is not None else self.options.models,
+                                       self.options.cache_dir, workers=workers, say=self.say)
+        builds = self.run["environment"].setdefault("builds", [])
+        for job in (job for plan in plans.values() for job in plan.jobs):
+            record = json.loads((job.target / "build.json").read_text())
+            entry = {"name": job.name, "target": job.target.name, "seconds": record.get("seconds"),
+                     "weights_sha256": record.get("weights_sha256"), "expected_sha256": job.expected}
+            if entry not in builds:
+                builds.append(entry)
+        return plans
+
+    def say(self, line: str) -> None:
+        """One line to the terminal, between pytest's own."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            print(line, flush=True)
+        else:
+            reporter.ensure_newline()
+            reporter.write_line(line)
+
     def remember(self, key: Any, make: Callable[[], T]) -> T:
         """One model or collection per session, however many targets share it; a failure is remembered too."""
         if key not in self.memo:
@@ -203,10 +230,13 @@ class ClaimsSession:
             self._publish(TARGET, entry)
 
     def evaluate(self, claim: Claim, study: Study) -> ClaimResult:
-        """Measure ``claim`` on ``study`` and store the result in the run at once."""
+        """Measure ``claim`` on ``study`` and store the result, with its wall time, in the run at once."""
+        started = time.perf_counter()
         with self.visible():
             result = claim.evaluate(study, self.settings)
-        self._publish(RESULT, add_claim_result(self.run, result.to_dict()))
+        # Its wall time: the conditions it was the first to need included, its study's loading not.
+        entry = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
+        self._publish(RESULT, add_claim_result(self.run, entry))
         return result
 
     def record_check(self, check: dict[str, Any]) -> dict[str, Any]:

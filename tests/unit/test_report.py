@@ -532,3 +532,16 @@ def test_each_claim_shows_its_unit_of_analysis_and_n_and_flags_few_units(example
 def _card_of(page: str, claim_id: str) -> str:
     start = page.index(f'<span class="cid">{claim_id}</span>')
     return page[start : page.index("</article>", start)]
+
+
+def test_each_claim_shows_its_wall_time_in_its_card_and_a_sortable_column(example_run):
+    run = copy.deepcopy(example_run)
+    first, second = run["claims"][0], run["claims"][1]
+    first["seconds"], second["seconds"] = 12.34, 192.0
+    page = render_report(run)
+    assert "Measured in</dt><dd>12.3 s" in _card_of(page, first["claim_id"])
+    assert "Measured in</dt><dd>3.2 min" in _card_of(page, second["claim_id"])
+    assert 'title="wall time of the claim\'s measurement">Time</th>' in page
+    assert '<td class="num" data-sort="192.0">3.2 min</td>' in page
+    del first["seconds"]  # a run from before wall times were kept
+    assert "Measured in</dt><dd>—" in _card_of(render_report(run), first["claim_id"])

@@ -394,8 +394,10 @@ def _simulate_paired(spec: Decision, data: str, truth: Any, n: int, n_sims: int,
 
 
 def _proportion_comparisons(counts: np.ndarray, n: int, p0: float, declared: dict[str, Any], context: _Context,
-                            kind: str = "proportion") -> list[Comparison]:
-    """Each count decided as :func:`~.comparisons.proportion_comparison` decides it (one per distinct count)."""
+                            kind: str = "proportion", effects: np.ndarray | None = None) -> list[Comparison]:
+    """Each count decided as :func:`~.comparisons.proportion_comparison` decides it (one per distinct count);
+    with ``effects``, each simulation's own effect is the one the verdict's sign checks read (bounded shares:
+    the mean share's distance from the bound, not the drawn count's)."""
     hypothesis, margin = declared["hypothesis"], declared.get("margin")
     values = np.unique(counts)
     if hypothesis == "equivalent":
@@ -414,10 +416,13 @@ def _proportion_comparisons(counts: np.ndarray, n: int, p0: float, declared: dic
             contradiction = sps.binom.sf(values - 1, n, bound) if bound < 1 else np.ones(values.size)
         smallest = smallest_binomial_p(n, p0, hypothesis)
     contradiction = np.minimum(contradiction * declared.get("selection", 1), 1.0)
-    by_count = {int(k): _comparison(kind, hypothesis, k / n - p0, n, p, pc, smallest, margin=margin,
-                                    smallest_effect=declared.get("smallest_effect"), min_power=context.min_power)
-                for k, p, pc in zip(values, main, contradiction)}
-    return [by_count[int(k)] for k in counts]
+    tests = {int(k): (p, pc) for k, p, pc in zip(values, main, contradiction)}
+    effects = np.asarray(counts) / n - p0 if effects is None else np.asarray(effects, dtype=float)
+    keys = list(zip(np.asarray(counts).tolist(), effects.tolist()))
+    decided = {key: _comparison(kind, hypothesis, key[1], n, *tests[key[0]], smallest, margin=margin,
+                                smallest_effect=declared.get("smallest_effect"), min_power=context.min_power)
+               for key in dict.fromkeys(keys)}
+    return [decided[key] for key in keys]
 
 
 def _simulate_proportion(spec: Decision, data: str, truth: Any, n: int, n_sims: int, rng: np.random.Generator,
@@ -449,7 +454,8 @@ def _simulate_bounded(spec: Decision, data: str, truth: Any, n: int, n_sims: int
     bound, hypothesis = spec.declared["bound"], spec.declared["hypothesis"]
     values = _bounded_values(data, float(truth), (n_sims, n), rng)
     draws = (np.random.default_rng(context.seed).random(n) < values).sum(axis=1)
-    members = _proportion_comparisons(draws, n, bound, {"hypothesis": hypothesis}, context, kind="bounded")
+    members = _proportion_comparisons(draws, n, bound, {"hypothesis": hypothesis}, context, kind="bounded",
+                                      effects=values.mean(axis=1) - bound)
 
     def real(i: int) -> str:
         return comparisons.bounded_mean_comparison("audit", values[i], bound, hypothesis=hypothesis, alpha=context.alpha,
