@@ -126,10 +126,11 @@ def test_a_second_venv_at_another_path_reuses_the_first_ones_builds(tmp_path):
 
 
 def _python_in(python: Path, code: str, *args: str) -> str:
+    """The last line ``code`` printed (the plan line, if it built anything, comes before it)."""
     result = subprocess.run([str(python), "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    return result.stdout.splitlines()[-1]
 
 
 def _write_weights(content: bytes, scratch: Path) -> dict:
