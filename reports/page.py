@@ -451,7 +451,7 @@ def _units(claim: dict[str, Any]) -> tuple[str, int | None]:
         return "—", None
     unit = " / ".join(sorted({str((c.get("details") or {}).get("unit", "queries")) for c in deciding}))
     low, high = min(sizes), max(sizes)
-    text = f"{unit}, n = {low}" + (f"–{high}" if high != low else "")
+    text = f"{esc(unit)}, n = {low}" + (f"–{high}" if high != low else "")
     if low < FEW_UNITS:
         text += (f' <span class="few-units">fewer than {FEW_UNITS} {esc(unit)}: less than an IR evaluation '
                  "would accept (TREC tracks judge 43–50 topics)</span>")

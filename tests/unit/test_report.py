@@ -545,3 +545,13 @@ def test_each_claim_shows_its_wall_time_in_its_card_and_a_sortable_column(exampl
     assert '<td class="num" data-sort="192.0">3.2 min</td>' in page
     del first["seconds"]  # a run from before wall times were kept
     assert "Measured in</dt><dd>—" in _card_of(render_report(run), first["claim_id"])
+
+
+def test_a_unit_of_analysis_from_the_run_is_escaped_in_the_card_and_the_summary(example_run):
+    """A shared run is anyone's input: its unit lands in two places, escaped in both (issue 24's first row)."""
+    run = copy.deepcopy(example_run)
+    payload = "<img src=x onerror=alert(document.domain)>"
+    for comparison in run["claims"][0]["comparisons"]:
+        comparison["n"], comparison.setdefault("details", {})["unit"] = 3, payload
+    page = render_report(run)
+    assert payload not in page and page.count("&lt;img src=x onerror=alert(document.domain)&gt;") >= 2
