@@ -234,11 +234,6 @@ def _checked(job: BuildJob, record: dict[str, Any]) -> dict[str, Any]:
                                                              ("seconds", "weights_sha256", "platform")}}
 
 
-def expected_weights(table: Mapping[str, Mapping[str, str]], name: str) -> str | None:
-    """The recorded weights hash of build ``name`` on this platform, if the table has one."""
-    return table.get(platform_key(), {}).get(name)
-
-
 if __name__ == "__main__":  # a build process started by run_builds: python -m suite.core.builds ORDER POSITION
     from transformers.utils import logging as transformers_logging
 

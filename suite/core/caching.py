@@ -21,6 +21,13 @@ from typing import IO, Any
 from filelock import FileLock
 
 
+def default_cache_dir() -> Path:
+    """Where models and scores are cached when no option names a folder: ``$CLAIMS_CACHE_DIR``, else
+    ``ranker-claims`` under ``$XDG_CACHE_HOME`` (``~/.cache``)."""
+    return Path(os.environ.get("CLAIMS_CACHE_DIR")
+                or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "ranker-claims").expanduser()
+
+
 def fingerprint_of(parts: Iterable[str]) -> str:
     """First 16 hex digits of the SHA-256 of ``parts`` concatenated: names a study's cache folder."""
     digest = hashlib.sha256()

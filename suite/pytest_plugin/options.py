@@ -7,7 +7,6 @@ A bad value is a one-line usage error at configure time, before any model is loa
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from suite.core.caching import default_cache_dir
 from suite.core.claims import Settings
 from suite.core.stats import CORRECTIONS, TESTS
 from suite.cross_encoder.interventions import Convention, Mode
@@ -182,9 +182,7 @@ def parse_options(config: pytest.Config) -> ClaimsOptions:
     values = {option.name: _value(config, option) for option in OPTIONS}
     given = config.getoption("claims_model")
     collections_given = config.getoption("claims_collection")
-    cache_dir = _path(config, OPTIONS_BY_NAME["cache_dir"], values["cache_dir"]) or Path(
-        os.environ.get("CLAIMS_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "ranker-claims"
-    ).expanduser()
+    cache_dir = _path(config, OPTIONS_BY_NAME["cache_dir"], values["cache_dir"]) or default_cache_dir()
     output_dir = _path(config, OPTIONS_BY_NAME["output_dir"], values["output_dir"])
     report = _path(config, OPTIONS_BY_NAME["report"], values["report"]) or output_dir / "report.html"
     held_out_docids = values["held_out_docids"]
