@@ -252,6 +252,12 @@ def _measured_summary(claim: dict[str, Any]) -> tuple[str, Any, str, Any]:
     )
 
 
+def _unmet_note(claim: dict[str, Any]) -> str:
+    """Beside a verdict made INCONCLUSIVE by a precondition: which one, in small print."""
+    unmet = _unmet(claim)
+    return f'<br><span class="precondition small">{esc(_unmet_words(unmet))}</span>' if unmet else ""
+
+
 def _summary(run: dict[str, Any]) -> str:
     """The sortable table of verdicts, one row per claim and target, linking to the cards."""
     rows = []
@@ -264,7 +270,7 @@ def _summary(run: dict[str, Any]) -> str:
             f'<td class="title">{esc(claim.get("title", ""))}</td>'
             f'<td class="target-cell"><code>{esc(claim.get("model"))}</code><br>'
             f'<span class="muted">on</span> <code>{esc(claim.get("collection"))}</code></td>'
-            f'<td data-sort="{VERDICT_ORDER.get(str(verdict), 9)}">{badge(verdict)}</td>'
+            f'<td data-sort="{VERDICT_ORDER.get(str(verdict), 9)}">{badge(verdict)}{_unmet_note(claim)}</td>'
             f'<td class="units" data-sort="{sort_key(units[1])}">{units[0]}</td>'
             f'<td class="num" data-sort="{sort_key(measured_key)}">{measured}</td>'
             f'<td class="paper" data-sort="{sort_key(claim.get("paper_value"))}">{esc(claim.get("paper", ""))}</td>'
@@ -334,23 +340,44 @@ def _baseline_marks(comparison: dict[str, Any] | None) -> dict[ResultKey, _Mark]
     return marks
 
 
+def _preconditions(claim: dict[str, Any]) -> dict[str, str]:
+    """The claims this result presupposed, with their verdicts on its target ({} for runs before they were kept)."""
+    given = claim.get("preconditions")
+    return {str(claim_id): str(verdict) for claim_id, verdict in given.items()} if isinstance(given, dict) else {}
+
+
+def _unmet(claim: dict[str, Any]) -> dict[str, str]:
+    """The preconditions that were not SUPPORTED: the verdict is INCONCLUSIVE for want of them."""
+    return {claim_id: verdict for claim_id, verdict in _preconditions(claim).items() if verdict != "SUPPORTED"}
+
+
+def _unmet_words(unmet: dict[str, str]) -> str:
+    """"precondition not met: CE-1 CONTRADICTED", as plain text (escape it where it goes)."""
+    return "precondition not met: " + ", ".join(f"{claim_id} {verdict}" for claim_id, verdict in unmet.items())
+
+
 def _matrix_cell(key: ResultKey, claims: list[dict[str, Any]], index: int | None, mark: _Mark | None) -> str:
-    """One claim on one target: its verdict and headline value linking to its card, or "not run"."""
+    """One claim on one target: its verdict and headline value linking to its card, or "not run"; a verdict
+    made INCONCLUSIVE by a precondition that was not met says so (and is hatched)."""
     claim_id, model, collection = key
     verdict = claims[index].get("verdict") if index is not None else None
+    unmet = _unmet(claims[index]) if index is not None else {}
     title = f"{claim_id} on {model} @ {collection}: {verdict if index is not None else 'not run'}"
+    if unmet:
+        title += f"; {_unmet_words(unmet)}"
     if mark:
         title += f"; {mark.title}"
     mark_html = f'<span class="mark">{esc(mark.text)}</span>' if mark else ""
+    unmet_html = f'<span class="precondition">{esc(_unmet_words(unmet))}</span>' if unmet else ""
     kind = "not-run" if index is None else f'{VERDICT_CLASS.get(str(verdict), "v-other")}-cell'
-    classes = f"{kind} {mark.css}" if mark else kind
+    classes = " ".join([kind, *(["precondition-unmet"] if unmet else []), *([mark.css] if mark else [])])
     if index is None:
         return f'<td class="{classes}" title="{esc(title)}">not run{mark_html}</td>'
     return (
         f'<td class="{classes}" title="{esc(title)}">'
         f'<a href="#claim-{index}">{badge(verdict)}'
         f'<span class="effect">{_measured_summary(claims[index])[0]}</span></a>'
-        f"{mark_html}</td>"
+        f"{unmet_html}{mark_html}</td>"
     )
 
 
@@ -404,6 +431,13 @@ def _matrix(run: dict[str, Any]) -> str:
     )
     grid = {(claim_id, model, collection) for claim_id in titles for model, collection in targets}
     legend = _matrix_legend(run["comparison"], marks, grid) if run.get("comparison") else ""
+    if any(_unmet(claims[index]) for index in results.values()):
+        legend += (
+            '<p class="muted small"><span class="precondition-key">precondition not met</span>: '
+            "the claim presupposes another (its <code>requires</code>), which is not SUPPORTED on that target, "
+            "so its verdict is INCONCLUSIVE; its measurements are still shown, and its card gives the verdict "
+            "its own evidence gave.</p>"
+        )
     return (
         '<section id="matrix"><h2>Claims and targets</h2>'
         '<p class="hint">One row per claim, one column per model @ collection: the verdict and the headline value '
@@ -487,6 +521,18 @@ def _card(claim: dict[str, Any], index: int) -> str:
             "so this result can be re-tested from the run file.</p>"
         )
     paper_value = claim.get("paper_value")
+    preconditions, unmet = _preconditions(claim), _unmet(claim)
+    precondition_html = ""
+    if unmet:
+        own = claim.get("verdict_unconditioned")
+        precondition_html = (
+            f'<p class="banner warn precondition-banner"><strong>P{esc(_unmet_words(unmet)[1:])}</strong> '
+            "on this target: the claim presupposes it, so its mechanisms cannot be tested here and its verdict is "
+            "INCONCLUSIVE. Its measurements are shown below as they were made"
+            + (f"; its own evidence gave {badge(own)}" if own else "")
+            + (f": {esc(claim.get('reason_unconditioned'))}" if own and claim.get("reason_unconditioned") else "")
+            + ".</p>"
+        )
     facts = [
         ("Paper", esc(claim.get("paper", "—"))),
         ("Paper value", num(paper_value) if paper_value is not None else "—"),
@@ -498,12 +544,16 @@ def _card(claim: dict[str, Any], index: int) -> str:
         ("α / correction", f"{num(claim.get('alpha'), 2)} / {esc(correction)}"),
         ("Measured in", _seconds(claim.get("seconds"))),
     ]
+    if preconditions:
+        facts.append(("Requires", ", ".join(f"{esc(claim_id)} {badge(verdict)}"
+                                            for claim_id, verdict in preconditions.items())))
     return (
         f'<article class="card" id="claim-{index}">'
         f'<header class="card-head"><span class="cid">{esc(claim.get("claim_id", "?"))}</span>'
         f'<h3>{esc(claim.get("title", ""))}</h3>{badge(claim.get("verdict"))}</header>'
         f'<p class="target"><code>{esc(claim.get("model"))}</code> on <code>{esc(claim.get("collection"))}</code></p>'
         f'<p class="statement">{esc(claim.get("statement", ""))}</p>'
+        f"{precondition_html}"
         f'<dl class="facts">{"".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)}</dl>'
         f'<p class="reason-line"><strong>Why {esc(claim.get("verdict", "—"))}:</strong> {esc(claim.get("reason", ""))}</p>'
         f"{table}{figures}"

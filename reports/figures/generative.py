@@ -170,8 +170,8 @@ def render_stage_table(data: dict[str, Any], context: dict[str, Any]) -> str:
         f"output over a held-apart split, or the pre-trained T5's output for the same query), over the "
         f"{n if n is not None else 'recorded'} correct queries; big number = measured share leaving rank 1, small type = "
         f"the role the paper gives the cell and its NQ10k value (NQ320k and Trivia-QA in the tooltip and the numbers). "
-        + (f"A removable cell must lie significantly below {num(removable_below, 2)}, a crucial one significantly above "
-           f"{num(crucial_above, 2)}; reported cells are not tested. "
+        + (f"A removable cell must lie significantly below {plain(removable_below)}, a crucial one significantly above "
+           f"{plain(crucial_above)}; reported cells are not tested. "
            if removable_below is not None and crucial_above is not None else "")
         + f"Mapped stage layers: {esc(', '.join(f'{k} {v}' for k, v in layers_of.items()) or '—')}; data-driven stages "
         f"(reported, never deciding): {esc(stage_text(data_driven) if isinstance(data_driven, dict) else 'none')}.</p>"

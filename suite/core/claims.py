@@ -7,6 +7,13 @@ also declares its parameters as a frozen dataclass. :func:`load_claims` resolves
 claim against the registry and checks its parameters against that schema when the file
 is read (at pytest collection), so a misspelt name or a wrong type stops the session
 before any model is built instead of surfacing mid-run.
+
+A claim may presuppose others of its file (``requires = ["CE-1"]``): a mechanism claim means
+nothing on a model that does not rank. :meth:`Claim.evaluate` measures the claim as always and
+then conditions it on the verdicts of those claims on the same study (:meth:`Claim.condition`):
+where one is not SUPPORTED the claim is INCONCLUSIVE, its measurements kept, and the verdict its
+own evidence gave recorded beside. The dependency is data (the TOML); only the wording of the
+reason (:data:`PRECONDITION_UNMET`) lives here.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, Union
 
-from suite.core.results import ClaimResult
+from suite.core.results import ClaimResult, Verdict
 from suite.core.study import Study
 
 P = TypeVar("P")
@@ -50,6 +57,13 @@ class Settings:
 
 class ClaimsFileError(ValueError):
     """A claims file that does not match the measurements it names; the message locates the claim."""
+
+
+# Why a claim whose precondition is not SUPPORTED on a target is INCONCLUSIVE there: one clause per unmet
+# precondition (joined by "; "), then the consequence. ``how`` words the precondition's verdict.
+PRECONDITION_UNMET = 'precondition {id} is {verdict} on this target ({how}: "{title}")'
+PRECONDITION_CONSEQUENCE = "{unmet}: its mechanisms cannot be tested here; its own evidence gave {own}"
+PRECONDITION_HOW = {Verdict.CONTRADICTED: "shown not to hold", Verdict.INCONCLUSIVE: "not shown to hold"}
 
 
 @dataclass(frozen=True)
@@ -131,11 +145,23 @@ class Claim:
     declared_params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     # Why this claim's verdict is not to be trusted below float32 (measured, see the README), or None.
     reduced_precision: str | None = None
+    # The claims of the same file this one presupposes (its TOML ``requires``), resolved at load.
+    requires: tuple[Claim, ...] = ()
 
     def __str__(self) -> str:
         return self.id
 
-    def evaluate(self, study: Study, settings: Settings) -> ClaimResult:
+    def evaluate(self, study: Study, settings: Settings,
+                 preconditions: Mapping[str, Verdict] | None = None) -> ClaimResult:
+        """Measure this claim on ``study``, conditioned on the claims it ``requires`` (see :meth:`condition`).
+
+        Their verdicts on the same study are taken from ``preconditions`` (by claim id) where given there,
+        else evaluated here first, so the verdict never depends on which claims ran before.
+        """
+        known = dict(preconditions or {})
+        for required in self.requires:
+            if required.id not in known:
+                known[required.id] = required.evaluate(study, settings, known).verdict
         result = self.measurement.function(self, self.params, study, settings)
         placement = getattr(getattr(study, "model", None), "placement", None)
         if placement is not None and placement.reduced_precision:
@@ -143,6 +169,31 @@ class Claim:
             if self.reduced_precision:
                 result.options["precision_warning"] = self.reduced_precision
                 result.reason = f"{result.reason} [{placement.dtype}: {self.reduced_precision}]"
+        return self.condition(result, {required.id: known[required.id] for required in self.requires})
+
+    def condition(self, result: ClaimResult, verdicts: Mapping[str, Verdict | str]) -> ClaimResult:
+        """``result`` (this claim's own evidence) given the verdicts of the claims it requires on the same target.
+
+        Records each precondition's verdict and the verdict and reason the evidence gave; where a
+        precondition is not SUPPORTED the verdict becomes INCONCLUSIVE with a reason naming it. The
+        comparisons, figures and per-query values are left as measured. A claim that requires nothing
+        is returned as it is.
+        """
+        if not self.requires:
+            return result
+        states = {required.id: Verdict(verdicts[required.id]) for required in self.requires}
+        result.preconditions = {claim_id: verdict.value for claim_id, verdict in states.items()}
+        result.verdict_unconditioned, result.reason_unconditioned = result.verdict, result.reason
+        unmet = [required for required in self.requires if states[required.id] is not Verdict.SUPPORTED]
+        if unmet:
+            clauses = "; ".join(
+                PRECONDITION_UNMET.format(id=required.id, verdict=states[required.id].value,
+                                          how=PRECONDITION_HOW[states[required.id]], title=required.title)
+                for required in unmet
+            )
+            own = Verdict(result.verdict_unconditioned).value
+            result.verdict = Verdict.INCONCLUSIVE
+            result.reason = PRECONDITION_CONSEQUENCE.format(unmet=clauses, own=own)
         return result
 
     def result(self, study: Study, settings: Settings, **fields: Any) -> ClaimResult:
@@ -167,14 +218,17 @@ class Claim:
 def load_claims(path: str | Path, registry: Registry) -> list[Claim]:
     """Read claim declarations, resolving each measurement in ``registry`` and checking its parameters.
 
-    The file's ``[source]`` table gives the shared citation. Raises :class:`ClaimsFileError`
-    naming the file and the claim on a missing key, an unknown measurement, a parameter the
-    measurement does not know, lacks or cannot read, or a duplicate id.
+    The file's ``[source]`` table gives the shared citation; a claim's ``requires`` lists the ids
+    of the claims of the same file it presupposes. Raises :class:`ClaimsFileError` naming the
+    file and the claim on a missing key, an unknown measurement, a parameter the measurement does
+    not know, lacks or cannot read, a duplicate id, a ``requires`` naming no claim of the file, or
+    claims that require each other in a cycle.
     """
     path = Path(path)
     data = tomllib.loads(path.read_text())
     source = data.get("source", {})
     claims: list[Claim] = []
+    requires: dict[str, tuple[str, ...]] = {}
     for entry in data.get("claim", []):
         entry = dict(entry)
         where = f"{path}: claim {entry.get('id', '?')}"
@@ -188,6 +242,9 @@ def load_claims(path: str | Path, registry: Registry) -> list[Claim]:
         citation = entry.pop("citation", source.get("citation", ""))
         declared = entry.pop("params", {})
         reduced_precision = entry.pop("reduced_precision", None)
+        required = entry.pop("requires", [])
+        if not (isinstance(required, list) and all(isinstance(i, str) for i in required)):
+            raise ClaimsFileError(f"{where}: requires must be an array of claim ids, got {_shown(required)}")
         if entry:
             raise ClaimsFileError(f"{where}: unknown keys {sorted(entry)}")
         if name not in registry:
@@ -202,10 +259,49 @@ def load_claims(path: str | Path, registry: Registry) -> list[Claim]:
             citation=citation, measurement=measurement, params=params, declared_params=declared,
             reduced_precision=reduced_precision,
         ))
+        requires.setdefault(claim_id, tuple(dict.fromkeys(required)))
     ids = [c.id for c in claims]
     if duplicates := sorted({i for i in ids if ids.count(i) > 1}):
         raise ClaimsFileError(f"{path}: duplicate claim ids {duplicates}")
-    return claims
+    for claim in claims:
+        if unknown := [i for i in requires[claim.id] if i not in requires]:
+            raise ClaimsFileError(f"{path}: claim {claim.id}: requires unknown claim ids {unknown} "
+                                  f"(claims of this file: {', '.join(ids)})")
+    if cycle := _cycle(requires):
+        raise ClaimsFileError(f"{path}: claims require each other in a cycle: {' -> '.join(cycle)}")
+    return _with_requirements(claims, requires)
+
+
+def _cycle(requires: Mapping[str, tuple[str, ...]]) -> list[str] | None:
+    """A cycle of ``requires`` as the ids along it, first repeated at the end (``[a, b, a]``), or None."""
+    done: set[str] = set()
+
+    def visit(claim_id: str, path: list[str]) -> list[str] | None:
+        if claim_id in path:
+            return path[path.index(claim_id):] + [claim_id]
+        if claim_id in done:
+            return None
+        for required in requires[claim_id]:
+            if found := visit(required, path + [claim_id]):
+                return found
+        done.add(claim_id)
+        return None
+
+    return next((found for claim_id in requires if (found := visit(claim_id, []))), None)
+
+
+def _with_requirements(claims: list[Claim], requires: Mapping[str, tuple[str, ...]]) -> list[Claim]:
+    """The claims, in file order, each holding the claims it requires (which hold theirs); the graph is acyclic."""
+    declared = {claim.id: claim for claim in claims}
+    resolved: dict[str, Claim] = {}
+
+    def resolve(claim_id: str) -> Claim:
+        if claim_id not in resolved:
+            needed = tuple(resolve(required) for required in requires[claim_id])
+            resolved[claim_id] = dataclasses.replace(declared[claim_id], requires=needed)
+        return resolved[claim_id]
+
+    return [resolve(claim.id) for claim in claims]
 
 
 # --------------------------------------------------------------------------- parameter schemas

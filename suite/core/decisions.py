@@ -8,8 +8,9 @@ Pairing rule (:func:`align`): per-query values come either as a mapping ``{qid: 
 an array whose position is the query (a study's row order). The pairs are the treatment's keys
 that the control also has, in sorted key order (for an array: position order), keeping only
 those where both values are finite; a scalar control is that constant for every query. The
-order matters: bootstrap intervals and randomization tests resample by position with the
-session's seed, so the same pairs in another order would give other numbers.
+order matters: the betting test bets on the values in this order, and bootstrap intervals
+resample by position with the session's seed, so the same pairs in another order would give
+other numbers (the order is the sorted qids, never a draw).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from suite.core.study import Study
 
 # Per-query values: {qid: value} or an array in the study's row order; a value may itself be an array.
 PerQuery = Union[Mapping[Any, Any], Sequence[float], np.ndarray]
+
+# The ranges measured values are known to lie in, declared with each paired comparison so that a
+# test valid for every distribution on the range can decide (see suite.core.stats.paired).
+UNIT = (0.0, 1.0)  # effectiveness measures (nDCG, MRR), attention weights, shares
+SIGNED_UNIT = (-1.0, 1.0)  # cosines, rank correlations, differences of shares
 
 
 def align(treatment: PerQuery, control: PerQuery | float) -> tuple[np.ndarray, np.ndarray]:
@@ -58,17 +64,18 @@ def _finite_rows(values: np.ndarray) -> np.ndarray:
 
 
 def paired(settings: Settings, label: str, treatment: PerQuery, control: PerQuery | float, *, hypothesis: str,
-           margin: float | None = None, expected_effect: float | None = None, smallest_effect: float | None = None,
-           resamples: int | None = None, unit: str = "queries") -> Comparison:
-    """A paired test of mean(treatment - control) over the aligned queries, with the session's test
-    (the exact sign-flip test below EXACT_BELOW pairs).
+           bounds: tuple[float, float] | None, margin: float | None = None, expected_effect: float | None = None,
+           smallest_effect: float | None = None, resamples: int | None = None, unit: str = "queries") -> Comparison:
+    """A paired test of mean(treatment - control) over the aligned queries: the session's test where
+    it holds its level on the data's own shape, else betting on values within ``bounds`` (the
+    range every value lies in, or None where none is known; see suite.core.stats.paired).
 
-    ``resamples`` overrides ``settings.bootstrap`` for intervals that are only displayed (the
-    per-head screen of CE-6 uses 200)."""
+    ``resamples`` overrides ``settings.bootstrap`` for intervals that are only displayed where no
+    range is declared (the per-head screen of CE-6 uses 200)."""
     x, y = align(treatment, control)
     return stats.paired_comparison(
-        label, x, y, hypothesis=hypothesis, margin=margin, expected_effect=expected_effect,
-        smallest_effect=smallest_effect, test=settings.test, alpha=settings.alpha, min_power=settings.min_power,
+        label, x, float(control) if np.isscalar(control) else y, hypothesis=hypothesis, margin=margin, expected_effect=expected_effect,
+        smallest_effect=smallest_effect, bounds=bounds, test=settings.test, alpha=settings.alpha, min_power=settings.min_power,
         n_resamples=settings.bootstrap if resamples is None else resamples, seed=settings.seed, unit=unit,
     )
 
@@ -88,12 +95,11 @@ def proportion(settings: Settings, label: str, hits: Sequence[bool] | np.ndarray
 
 def bounded_mean(settings: Settings, label: str, values: PerQuery, bound: float, *, hypothesis: str,
                  unit: str = "queries") -> Comparison:
-    """The mean of per-query values in [0, 1] (shares) against a constant, by the exact binomial
-    test on one Bernoulli draw per query seeded by the session (see :func:`stats.bounded_mean_comparison`)."""
+    """The mean of per-query values in [0, 1] (shares) against a constant, by the betting test
+    (see :func:`stats.bounded_mean_comparison`): no draw, no seed."""
     x, _ = align(values, bound)
     return stats.bounded_mean_comparison(label, x, bound, hypothesis=hypothesis, alpha=settings.alpha,
-                                         min_power=settings.min_power, n_resamples=settings.bootstrap,
-                                         seed=settings.seed, unit=unit)
+                                         min_power=settings.min_power, unit=unit)
 
 
 def mcnemar(settings: Settings, label: str, treatment: Sequence[bool] | np.ndarray,
@@ -104,12 +110,38 @@ def mcnemar(settings: Settings, label: str, treatment: Sequence[bool] | np.ndarr
                                     alpha=settings.alpha, min_power=settings.min_power, unit=unit)
 
 
+def mcnemar_against_each(settings: Settings, label: str, treatment: Sequence[bool] | np.ndarray,
+                         controls: Mapping[str, Sequence[bool] | np.ndarray], *, hypothesis: str,
+                         expected_effect: float | None = None, unit: str = "queries") -> Comparison:
+    """A success rate against EACH of several named controls on the same queries (same positions),
+    one exact McNemar per control: supported if it beats every one (the largest p-value: an
+    intersection-union test), contradicted if any one beats it (Bonferroni over the controls); see
+    :func:`stats.mcnemar_against_each`. Use it where the control would otherwise be picked by the data
+    (the worst of a stage's layers)."""
+    return stats.mcnemar_against_each(label, treatment, list(controls.values()), names=list(controls),
+                                      hypothesis=hypothesis, expected_effect=expected_effect, alpha=settings.alpha,
+                                      min_power=settings.min_power, unit=unit)
+
+
 def independent(settings: Settings, label: str, treatment: Sequence[float] | np.ndarray,
                 control: Sequence[float] | np.ndarray, *, hypothesis: str, unit: str = "heads") -> Comparison:
     """Two unpaired samples (e.g. the depths of two sets of heads), exact Mann-Whitney U."""
     return stats.independent_comparison(label, treatment, control, hypothesis=hypothesis, alpha=settings.alpha,
                                         min_power=settings.min_power, n_resamples=settings.bootstrap,
                                         seed=settings.seed, unit=unit)
+
+
+def stratified(settings: Settings, label: str, treatment: Sequence[float] | np.ndarray,
+               control: Sequence[float] | np.ndarray, strata_treatment: Sequence[Any] | np.ndarray,
+               strata_control: Sequence[Any] | np.ndarray, *, hypothesis: str, unit: str = "heads",
+               stratum: str = "layer") -> Comparison:
+    """Two unpaired samples compared within strata (heads within their layers), van Elteren's
+    stratified rank-sum test; strata holding only one sample drop out. Its p-values, sampled
+    beyond 20,000 within-stratum splits, use a fixed seed: the session's seeds only the interval."""
+    return stats.stratified_comparison(label, treatment, control, strata_treatment, strata_control,
+                                       hypothesis=hypothesis, alpha=settings.alpha, min_power=settings.min_power,
+                                       n_resamples=settings.bootstrap, seed=settings.seed, unit=unit,
+                                       stratum=stratum)
 
 
 def correct(settings: Settings, comparisons: Sequence[Comparison], *, require: str) -> list[Comparison]:

@@ -72,6 +72,18 @@ class ClaimResult:
     figures: dict[str, Any] = field(default_factory=dict)
     # Per-query values by condition label, so a run can be re-tested later.
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The claims this one presupposes (its TOML ``requires``), each with its verdict on the same target.
+    # Where one is not SUPPORTED the verdict is INCONCLUSIVE (see Claim.condition); what the claim's own
+    # evidence gave is kept in the two fields below, which are None for a claim that requires nothing.
+    preconditions: dict[str, str] = field(default_factory=dict)
+    verdict_unconditioned: Verdict | None = None
+    reason_unconditioned: str | None = None
+
+    @property
+    def unmet_preconditions(self) -> dict[str, str]:
+        """The preconditions that are not SUPPORTED on this target, with their verdicts."""
+        return {claim_id: verdict for claim_id, verdict in self.preconditions.items()
+                if verdict != Verdict.SUPPORTED.value}
 
     def units(self) -> tuple[str, int, int] | None:
         """(unit of analysis, smallest n, largest n) over the comparisons that decide the claim
@@ -91,6 +103,8 @@ class ClaimResult:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["verdict"] = self.verdict.value
+        if self.verdict_unconditioned is not None:
+            data["verdict_unconditioned"] = Verdict(self.verdict_unconditioned).value
         for comparison in data["comparisons"]:
             comparison["verdict"] = comparison["verdict"].value
         return data
@@ -99,6 +113,8 @@ class ClaimResult:
     def from_dict(cls, data: dict[str, Any]) -> ClaimResult:
         data = dict(data)
         data["verdict"] = Verdict(data["verdict"])
+        if data.get("verdict_unconditioned") is not None:
+            data["verdict_unconditioned"] = Verdict(data["verdict_unconditioned"])
         data["comparisons"] = [
             Comparison(**{**c, "verdict": Verdict(c["verdict"]), "ci": tuple(c["ci"])})
             for c in data["comparisons"]

@@ -154,7 +154,8 @@ def check_head_ablation(setup: PlantedSetup) -> Check:
 
     def compare(label: str, treatment: dict, control: dict) -> Any:
         return stats.paired_comparison(label, [treatment[q] for q in qids], [control[q] for q in qids], hypothesis="less",
-                                       test=settings.test, alpha=settings.alpha, n_resamples=200, seed=settings.seed)
+                                       bounds=(0.0, 1.0), test=settings.test, alpha=settings.alpha, n_resamples=200,
+                                       seed=settings.seed)
 
     family = stats.correct_family(
         [compare(f"zero {setup.head_label} vs unablated", ablated, baseline),
@@ -183,7 +184,7 @@ def check_directions(setup: PlantedSetup) -> Check:
                                 label=f"ablate {direction}")
         comparisons.append(stats.paired_comparison(
             f"ablate {direction}", [ablated[q] for q in qids], [baseline[q] for q in qids], hypothesis="two-sided",
-            test=settings.test, alpha=settings.alpha, n_resamples=200, seed=settings.seed))
+            bounds=(0.0, 1.0), test=settings.test, alpha=settings.alpha, n_resamples=200, seed=settings.seed))
     # A screen of the 25 directions: which hurt is decided with every direction's test corrected.
     corrected = stats.correct_family(comparisons, settings.correction, settings.alpha, require="any")
     hurt = {str(d) for d, c in zip(all_directions(), corrected) if c.p_corrected < settings.alpha and c.effect < 0}

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -250,21 +250,39 @@ class GenerativeStudy:
     # -- ranks under conditions ------------------------------------------------------------
 
     def ranks(self, patches: Sequence[Patch] = (), *, rows: str | np.ndarray = "correct",
-              encoder: GenerativeRetriever | None = None, label: str | None = None) -> np.ndarray:
+              encoder: GenerativeRetriever | None = None, label: str | None = None,
+              documents: Sequence[Iterable[str]] | None = None) -> np.ndarray:
         """Ranks of the relevant documents of ``rows`` under ``patches`` (and another model's
-        encoder, for the encoder swap), cached on disk. Model patches must be built for these rows."""
+        encoder, for the encoder swap), cached on disk. Model patches must be built for these rows.
+
+        ``documents``: per row, the docids to rank instead of all of the row's relevant documents (the
+        best of them counts; the row's other documents then compete like any other). GR-6 ranks the
+        documents a held-out model was trained without, not the query's documents it was trained on.
+        Where they are every row's relevant documents, this is the plain call, and reads its cache."""
         index = self.rows(rows) if isinstance(rows, str) else np.asarray(rows, dtype=np.int64)
         if not len(index):
             return np.empty(0)
-        if not patches and encoder is None:
+        targets = [self.targets[i] for i in index]
+        chosen = ""
+        if documents is not None:
+            documents = [sorted(set(docs)) for docs in documents]
+            if len(documents) != len(index):
+                raise ValueError(f"{len(documents)} document sets for {len(index)} rows")
+            if any(not set(docs) <= self.relevant[i] for i, docs in zip(index, documents)):
+                raise ValueError("documents to rank must be relevant documents of their rows")
+            own = self.model.targets_of(documents)
+            if own != targets:
+                targets = own
+                chosen = f" | documents {hashlib.sha256(json.dumps(documents).encode()).hexdigest()[:12]}"
+        if not patches and encoder is None and not chosen:
             return self.baseline_ranks[index]
-        key = self._condition_key(patches, index, encoder)
+        key = self._condition_key(patches, index, encoder) + chosen
 
         def compute() -> np.ndarray:
             encoded = self.encoded.subset(index) if encoder is None else self.encode_with(encoder, index)
             passed = self.model.decode(encoded, patches, batch_size=self.batch_size,
                                        progress=f"{self.model.name}: {label or key}")
-            return self.model.ranks(passed.logits, [self.targets[i] for i in index], over=self.rank_over)
+            return self.model.ranks(passed.logits, targets, over=self.rank_over)
 
         return self.cache.vector(key, "ranks", len(index), compute, nan_as_null=True)
 

@@ -232,6 +232,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for result in state.run["claims"]:
         worst = min(result["comparisons"], key=lambda c: c["p_corrected"], default=None)
         measured = f"{worst['measured']:.3f} [{worst['ci'][0]:.3f}, {worst['ci'][1]:.3f}]" if worst else ""
+        unmet = ", ".join(f"{claim_id} {verdict}" for claim_id, verdict in (result.get("preconditions") or {}).items()
+                          if verdict != "SUPPORTED")
+        if unmet:
+            measured += f"  (precondition not met: {unmet}; own evidence {result.get('verdict_unconditioned')})"
         write(f"{result['verdict']:<13} {result['claim_id']:<6} {result['model']} @ {result['collection']}  {measured}")
     comparison = state.run.get("comparison")
     if comparison:

@@ -52,7 +52,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("compare", str, None, "a saved run JSON (or 'latest') to compare verdicts and effects with"),
     Option("alpha", float, 0.05, "significance level of every claim family"),
     Option("correction", str, "holm", "multiple-comparison correction", CORRECTIONS),
-    Option("test", str, "t", "paired test on per-query values", TESTS),
+    Option("test", str, "t", "paired test on per-query values where it holds its level on their shape "
+                             "(betting: values with a range by betting alone)", TESTS),
     Option("min_power", float, 0.8, "power at which the report calls a non-significant test informative (never decides)"),
     Option("bootstrap", int, 2000, "bootstrap resamples for confidence intervals"),
     Option("seed", int, 0, "seed of easy negatives, random orderings, resampling and the CE-8..CE-11 query split"),

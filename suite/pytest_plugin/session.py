@@ -72,6 +72,8 @@ class ClaimsSession:
     outbox: list[tuple[str, Any]] = field(default_factory=list)  # a worker's records not yet reported
     places: dict[tuple[str, Any], tuple[int, ...]] = field(default_factory=dict)  # controller: sort key per entry
     needed: tuple[str, ...] | None = None  # the model specs of the collected claims, once collection is done
+    # The verdicts this process reached, by (claim id, model, collection): a claim's preconditions are read here.
+    verdicts: dict[tuple[str, str, str], Verdict] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:
@@ -230,14 +232,26 @@ class ClaimsSession:
             self._publish(TARGET, entry)
 
     def evaluate(self, claim: Claim, study: Study) -> ClaimResult:
-        """Measure ``claim`` on ``study`` and store the result, with its wall time, in the run at once."""
+        """Measure ``claim`` on ``study`` and store the result, with its wall time, in the run at once.
+
+        The claims it requires are taken first, on the same study: the result this session already has
+        for them, else evaluated (and stored) here, whether or not they were selected, so a verdict
+        does not depend on test selection or order. Under xdist a study's claims all run on one worker,
+        whose own results this reads."""
+        preconditions = {required.id: self.precondition(required, study) for required in claim.requires}
         started = time.perf_counter()
         with self.visible():
-            result = claim.evaluate(study, self.settings)
+            result = claim.evaluate(study, self.settings, preconditions)
         # Its wall time: the conditions it was the first to need included, its study's loading not.
         entry = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
         self._publish(RESULT, add_claim_result(self.run, entry))
+        self.verdicts[_target_key(claim, study)] = result.verdict
         return result
+
+    def precondition(self, claim: Claim, study: Study) -> Verdict:
+        """``claim``'s verdict on ``study``: the one this session reached, else evaluated and stored now."""
+        known = self.verdicts.get(_target_key(claim, study))
+        return known if known is not None else self.evaluate(claim, study).verdict
 
     def record_check(self, check: dict[str, Any]) -> dict[str, Any]:
         """Store a method check in the run at once; returns it."""
@@ -277,6 +291,11 @@ class ClaimsSession:
             entries = [e for e in self.run.setdefault(section, []) if identity(e) != key[1]] + [entry]
             self.run[section] = sorted(entries, key=lambda e: self.places[(section, identity(e))])
         self.save()
+
+
+def _target_key(claim: Claim, study: Study) -> tuple[str, str, str]:
+    """A claim on a study's target, spelt as the result it gives is keyed in the run (runs.result_key)."""
+    return (claim.id, study.model.name, study.collection.id)
 
 
 CLAIMS_KEY = pytest.StashKey[ClaimsSession]()

@@ -138,12 +138,12 @@ def test_paired_is_the_former_call(values, test, hypothesis, seed):
     b = {q: v[1] for q, v in values.items()}
     assume(len({round(x - y, 9) for x, y in values.values()}) > 1)
     session = Settings(test=test, bootstrap=100, seed=seed, min_power=0.9, alpha=0.1)
-    old = stats.paired_comparison("c", *ce_directions_aligned(a, b), hypothesis=hypothesis, test=test, alpha=0.1,
-                                  min_power=0.9, n_resamples=100, seed=seed)
-    assert decisions.paired(session, "c", a, b, hypothesis=hypothesis) == old
+    old = stats.paired_comparison("c", *ce_directions_aligned(a, b), hypothesis=hypothesis, bounds=(0.0, 1.0), test=test,
+                                  alpha=0.1, min_power=0.9, n_resamples=100, seed=seed)
+    assert decisions.paired(session, "c", a, b, hypothesis=hypothesis, bounds=decisions.UNIT) == old
     screen = stats.paired_comparison("c", *ce_directions_aligned(a, b), hypothesis=hypothesis, test=test, alpha=0.1,
                                      min_power=0.9, n_resamples=200, seed=seed)
-    assert decisions.paired(session, "c", a, b, hypothesis=hypothesis, resamples=200) == screen
+    assert decisions.paired(session, "c", a, b, hypothesis=hypothesis, bounds=None, resamples=200) == screen
 
 
 def test_other_decisions_are_the_former_calls():
@@ -166,10 +166,11 @@ def test_other_decisions_are_the_former_calls():
                                      seed=4)
     shares = rng.random(30) * 0.1
     assert decisions.bounded_mean(session, "b", shares, 0.2, hypothesis="less") == \
-        stats.bounded_mean_comparison("b", shares, 0.2, hypothesis="less", alpha=0.1, min_power=0.9, n_resamples=150,
-                                      seed=4)
-    assert decisions.paired(session, "d", x, 0.5, hypothesis="greater", smallest_effect=0.1, unit="heads") == \
-        stats.paired_comparison("d", x, np.full(12, 0.5), hypothesis="greater", smallest_effect=0.1, alpha=0.1,
+        stats.bounded_mean_comparison("b", shares, 0.2, hypothesis="less", alpha=0.1, min_power=0.9)
+    # A scalar control is a declared constant: the differences' range is [low - c, high - c].
+    assert decisions.paired(session, "d", x, 0.5, hypothesis="greater", bounds=decisions.UNIT, smallest_effect=0.1,
+                            unit="heads") == \
+        stats.paired_comparison("d", x, 0.5, hypothesis="greater", bounds=(0.0, 1.0), smallest_effect=0.1, alpha=0.1,
                                 min_power=0.9, n_resamples=150, seed=4, unit="heads")
 
 

@@ -1,6 +1,8 @@
 """CE-6..CE-11 on a fake study with planted heads: the query split that keeps CE-8..CE-11 from
 re-testing heads on the queries that picked them, CE-7's heads in both groups, and CE-6's
-named heads tested as hypotheses named before the screen."""
+named heads tested as hypotheses named before the screen. Studies of 40 queries: each half of 20
+is enough for the t-test to decide where it holds its level; below 16 only betting on [0, 1]
+would, and it needs far larger effects than a sharp-null test did."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from suite.core import decisions
 from suite.core.claims import Settings, load_claims
 from suite.core.results import Verdict
 from suite.cross_encoder.analyses.head_statistics import STATISTICS
@@ -67,18 +70,18 @@ def test_the_split_is_seeded_disjoint_and_covers_the_analysis_queries():
 
 
 def test_heads_are_screened_on_the_selection_half_only():
-    study = _study(20)
+    study = _study(40)
     split = query_split(study, SETTINGS)
     selection = screen(study, SETTINGS, "easy", split.selection)
     assert {c.n for c in selection.raw} == {len(split.selection)}
-    assert {c.n for c in screen(study, SETTINGS, "easy").raw} == {20}
+    assert {c.n for c in screen(study, SETTINGS, "easy").raw} == {40}
     assert set(selected_heads(study, SETTINGS, split, "easy")) == {(0, 1), (1, 2)}
     assert len([k for k in study.cache if k.startswith("screen:easy:")]) == 2  # the subset is part of the key
 
 
 @pytest.mark.parametrize("claim_id", ["CE-8", "CE-9", "CE-11"])
 def test_the_claims_test_only_the_test_half_and_record_the_split(claim_id):
-    study = _study(20)
+    study = _study(40)
     split = query_split(study, SETTINGS)
     result = _run(claim_id, study)
     assert result.figures["query_split"] == {"seed": 3, "selection": list(split.selection), "test": list(split.test)}
@@ -98,14 +101,14 @@ def test_a_half_too_small_to_screen_is_inconclusive_with_the_reason(claim_id):
 
 
 def test_ce7_leaves_heads_of_both_groups_out_of_both():
-    result = _run("CE-7", _study(20))
+    result = _run("CE-7", _study(40))
     depths = result.figures["head_depths"]
     assert depths["lexical"] == [[0, 1]] and depths["semantic"] == [[1, 3]] and depths["both"] == [[1, 2]]
     assert "1 head(s) significant in both groups left out of both" in result.decision
 
 
 def test_ce6_reports_the_papers_named_heads_without_deciding():
-    study = _study(20)
+    study = _study(40)
     params = MatchingHeadsParams(paper_shape=(2, 4), paper_heads={"lexical": ("0/1", "1/0"), "semantic": ("1/3",)})
     result = _run("CE-6", study, params)
     named = [c for c in result.comparisons if c.label.startswith("paper's")]
@@ -126,7 +129,7 @@ def test_named_heads_are_corrected_among_themselves_only():
     """The named heads' p-values do not depend on how many other heads the screen tested."""
     heads = {"lexical": ("0/1",), "semantic": ("1/3",)}
 
-    study = _study(20)
+    study = _study(40)
     screens = {n: screen(study, SETTINGS, n) for n in ("easy", "hard")}
     more = {n: replace(s, raw=s.raw + [replace(c, label=f"{c.label.split()[0]} {5 + i}/0", p_value=0.5)
                                       for i, c in enumerate(s.raw)]) for n, s in screens.items()}
@@ -140,3 +143,42 @@ def test_named_heads_are_corrected_among_themselves_only():
 def test_unknown_kind_of_named_head_is_refused():
     with pytest.raises(ValueError, match="unknown kind"):
         MatchingHeadsParams(paper_shape=(2, 4), paper_heads={"positional": ("0/1",)})
+
+
+def _ce9_with(monkeypatch, study, matching):
+    """CE-9 on ``study`` with the screens' heads replaced by ``matching`` (all from the lexical screen)."""
+    from suite.cross_encoder.measurements import heads as measurement
+
+    monkeypatch.setattr(measurement, "selected_heads",
+                        lambda study, settings, split, negative: list(matching) if negative == "easy" else [])
+    return _run("CE-9", study)
+
+
+def test_ce9_compares_heads_within_their_layers(monkeypatch):
+    """Alignment rising with depth and matching heads in the deep layers, no within-layer difference:
+    against all other heads this was SUPPORTED; within their layers it is not."""
+    study = _study(20, layers=6, heads=12)
+    rng = np.random.default_rng(1)
+    study.cache["alignment"] = np.arange(6)[:, None] * 1.0 + rng.normal(size=(6, 12))
+    matching = [(layer, head) for layer, k in enumerate((0, 0, 1, 2, 3, 4)) for head in range(k)]
+    result = _ce9_with(monkeypatch, study, matching)
+    (comparison,) = result.comparisons
+    assert comparison.details["kind"] == "stratified" and comparison.details["unit"] == "heads"
+    assert comparison.label == "alignment: matching vs other heads of the same layers"
+    assert [row["layer"] for row in comparison.details["strata"]] == [2, 3, 4, 5]
+    assert [row["layer"] for row in comparison.details["dropped_strata"]] == [0, 1]
+    assert comparison.details["sizes"] == [10, 38]
+    assert "van Elteren" in result.decision and result.verdict is not Verdict.SUPPORTED
+    scores, mask = study.cache["alignment"], np.array(result.figures["alignment"]["matching"])
+    pooled = decisions.independent(SETTINGS, "pooled", scores[mask], scores[~mask], hypothesis="greater")
+    assert pooled.verdict is Verdict.SUPPORTED  # what the all-heads comparison said
+    # A real within-layer difference is found.
+    study.cache["alignment"] = study.cache["alignment"] + 3.0 * mask
+    assert _ce9_with(monkeypatch, study, matching).verdict is Verdict.SUPPORTED
+
+
+def test_ce9_without_a_layer_holding_other_heads_is_inconclusive(monkeypatch):
+    study = _study(20, layers=2, heads=4)
+    result = _ce9_with(monkeypatch, study, [(1, h) for h in range(4)])
+    assert result.verdict is Verdict.INCONCLUSIVE and not result.comparisons
+    assert result.reason.startswith("every layer of the 4 matching head(s) has no other head")

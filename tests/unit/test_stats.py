@@ -12,8 +12,18 @@ from scipy import stats as sps
 from suite.core import stats
 from suite.core.docstrings import docstring_section
 from suite.core.results import Verdict
+from suite.core.stats.betting import betting_p, smallest_betting_p
+from suite.core.stats.verdicts import judge
 
 ALTERNATIVES = ["two-sided", "greater", "less"]
+
+
+def _judged(c, *, p_value: float, effect: float, p_contradiction: float):
+    """``c`` re-judged with the given support p, effect and contradiction p: the verdict rules on
+    outcomes a rank test can give (its statistic disagreeing with the mean), whatever test gave them."""
+    c = replace(c, p_value=p_value, p_corrected=p_value, effect=effect,
+                details={**c.details, "p_contradiction": p_contradiction, "smallest_p": 0.0})
+    return judge(c, "none", 0.05, 0.8, 0.05)
 
 
 def _paired(effect: float, sd: float, n: int, seed: int = 0, centred: bool = False):
@@ -371,7 +381,7 @@ def test_paired_comparison_fields():
 def test_paired_comparison_test_names():
     x, y = _paired(0.0, 0.03, 20, centred=True)
     equivalent = stats.paired_comparison("c", x, y, hypothesis="equivalent", margin=0.05)
-    assert equivalent.test == "TOST paired t, margin ±0.05"
+    assert equivalent.test == "paired t-test, TOST, margin ±0.05"
     ranked = stats.paired_comparison("c", x, y, hypothesis="two-sided", test="wilcoxon")
     assert ranked.test == "Wilcoxon signed-rank test, two-sided"
     randomized = stats.paired_comparison("c", x, y, hypothesis="greater", test="randomization", n_permutations=500)
@@ -441,32 +451,50 @@ def test_superiority_inconclusive_underpowered():
                         f"power {c.power:.3g} < 0.80 at n=20 to detect -0.05")
 
 
-def test_superiority_below_sixteen_pairs_is_decided_by_the_exact_sign_flip_test():
+def test_below_sixteen_pairs_a_mean_is_decided_by_betting_on_its_range():
     x, y = _paired(0.0, 0.3, 8, centred=True)
-    c = stats.paired_comparison("drop", x, y, hypothesis="less", expected_effect=-0.05)
-    assert stats.EXACT_BELOW == 16
-    assert c.details["test"] == "exact" and c.test == "exact sign-flip permutation test, one-sided (less)"
-    assert c.p_value == pytest.approx(stats.paired_test("exact", x, y, "less").p_value)
-    assert c.details["smallest_p"] == 2.0**-8
-    assert c.power == pytest.approx(stats.power_paired_test("exact", -0.05, c.details["sd_diff"], 8, 0.05, "less"))
+    x, y = (x + 2) / 4, (y + 2) / 4  # into [0, 1]
+    c = stats.paired_comparison("drop", x, y, hypothesis="less", expected_effect=-0.05, bounds=(0, 1))
+    assert stats.CHECKED_FROM == 16
+    assert c.details["test"] == "betting" and c.test == "betting test, one-sided (less) (values on [0, 1])"
+    assert c.p_value == pytest.approx(float(betting_p(x - y, 0.0, -1, 1, "less")))
+    assert c.details["smallest_p"] == pytest.approx(smallest_betting_p(8, 0.0, -1, 1, "less"))
+    assert c.power == pytest.approx(stats.power_paired_test("betting", -0.05, c.details["sd_diff"], 8, 0.05, "less",
+                                                            bounds=(-1, 1)))
     assert c.verdict is Verdict.INCONCLUSIVE and f"power {c.power:.3g} < 0.80 at n=8" in c.reason
-    # Eight positive differences: only the all-plus sign vector reaches their mean, p = 1/256.
-    up = stats.paired_comparison("gain", np.arange(1.0, 9.0), np.zeros(8), hypothesis="greater", test="wilcoxon")
-    assert up.details["test"] == "exact" and up.p_value == pytest.approx(1 / 256)
+    # Eight values at the top of [0, 1] against 1/2, whatever the session's test: the first bet is the
+    # plug-in sqrt(2 ln 20 / (8 * 1/4)) on the prior variance 1/4, the others at the cap 0.99 / (1/2).
+    up = stats.paired_comparison("gain", np.ones(8), 0.5, hypothesis="greater", test="wilcoxon", bounds=(0, 1))
+    first = math.sqrt(2 * math.log(20) / 2)
+    assert up.details["test"] == "betting" and up.p_value == pytest.approx(1 / ((1 + first / 2) * 1.99**7))
     assert up.verdict is Verdict.SUPPORTED
-    # At n = 4 no data can reach p < 0.05 (1/16 = 0.0625): undecidable, power 0.
-    low = stats.paired_comparison("gain", [1.0, 2.0, 3.0, 4.0], np.zeros(4), hypothesis="greater", expected_effect=1.0)
-    assert low.p_value == pytest.approx(1 / 16) and low.power == 0.0
+    # At n = 4 the capital reaches at most 1.99**4 = 15.7 < 1 / 0.05: undecidable, power 0.
+    low = stats.paired_comparison("gain", [0.6, 0.7, 0.8, 0.9], 0.5, hypothesis="greater", expected_effect=0.2,
+                                  bounds=(0, 1))
+    assert low.details["smallest_p"] == pytest.approx(1.99**-4) and low.power == 0.0
     assert low.verdict is Verdict.INCONCLUSIVE
-    assert low.reason == ("undecidable: at n=4 queries the smallest p-value this test can give is 0.0625, "
+    assert low.reason == ("undecidable: at n=4 queries the smallest p-value this test can give is 0.0638, "
                           "not below its level 0.05")
+    # Without a declared range nothing decides a mean below sixteen pairs.
+    bare = stats.paired_comparison("gain", np.arange(1.0, 9.0), np.zeros(8), hypothesis="greater")
+    assert bare.details["test"] == "none" and bare.verdict is Verdict.INCONCLUSIVE
+    assert bare.reason.startswith("undecidable: no test decides a mean of values without a declared range")
 
 
-def test_paired_differences_without_spread_are_inconclusive():
-    c = stats.paired_comparison("gain", [0.3, 0.4, 0.5, 0.6] * 5, [0.2, 0.3, 0.4, 0.5] * 5, hypothesis="greater")
-    assert c.verdict is Verdict.INCONCLUSIVE
-    assert c.reason == "all 20 differences are +0.1: no spread to test against (n=20 queries)"
-    assert c.details["degenerate"] is not None
+def test_equal_differences_are_decided_by_what_they_show():
+    """Ten queries all +1 are SUPPORTED as nine at +1 and one at 0 are, and more strongly: verdicts
+    are monotone in the evidence (issue 22, D)."""
+    ten = stats.paired_comparison("gain", np.ones(10), np.zeros(10), hypothesis="greater", bounds=(0, 1))
+    nine = stats.paired_comparison("gain", np.r_[np.ones(9), 0.0], np.zeros(10), hypothesis="greater", bounds=(0, 1))
+    assert ten.verdict is nine.verdict is Verdict.SUPPORTED
+    assert ten.p_value < nine.p_value
+    # An ablation that changes no query at all, of 300: equivalence within 0.05 is shown.
+    same = stats.paired_comparison("same", np.full(300, 0.6), np.full(300, 0.6), hypothesis="equivalent", margin=0.05,
+                                   bounds=(0, 1))
+    assert same.verdict is Verdict.SUPPORTED and same.details["test"] == "betting"
+    # Without a range, equal differences give no shape to check a test on: undecidable, said so.
+    bare = stats.paired_comparison("gain", [0.3, 0.4, 0.5, 0.6] * 5, [0.2, 0.3, 0.4, 0.5] * 5, hypothesis="greater")
+    assert bare.verdict is Verdict.INCONCLUSIVE and bare.reason.startswith("undecidable: no test decides")
 
 
 def test_superiority_inconclusive_without_expected_effect():
@@ -482,19 +510,14 @@ def test_superiority_inconclusive_when_rank_test_and_mean_disagree():
     # Fifteen small gains and one large loss: Wilcoxon says "greater" (W+ = 120 of 136,
     # p = 0.0014), the mean falls (-0.053). The support test rejects but with the wrong sign;
     # the contradiction test (Wilcoxon "less") does not reject.
-    x, y = np.array([0.01] * 15 + [-1.0]), np.zeros(16)
-    c = stats.paired_comparison("gain", x, y, hypothesis="greater", test="wilcoxon")
-    assert c.details["test"] == "wilcoxon"
-    assert c.p_value == pytest.approx(stats.wilcoxon(x, y, "greater").p_value) and c.p_value < 0.05
-    assert c.effect == pytest.approx(-0.85 / 16)
-    assert c.details["p_contradiction"] > 0.05
+    c = _judged(stats.paired_comparison("gain", np.linspace(0.01, 0.02, 15), 0.0, hypothesis="greater"),
+                p_value=0.0014, effect=-0.85 / 16, p_contradiction=0.3)
     assert c.verdict is Verdict.INCONCLUSIVE
     assert "opposite sign" in c.reason
-    # Below 16 pairs the exact sign-flip test reads the mean, so the two cannot disagree: nine
-    # gains and a loss, p = (1 + 512) / 1024 (the -1 kept: only all-plus reaches the mean; flipped: all do).
-    x, y = np.array([0.01] * 9 + [-1.0]), np.zeros(10)
-    small = stats.paired_comparison("gain", x, y, hypothesis="greater", test="wilcoxon")
-    assert small.details["test"] == "exact" and small.p_value == pytest.approx(513 / 1024)
+    # Betting reads the mean, so it cannot disagree with it: nine small gains and a loss of the whole range.
+    x = np.array([0.01] * 9 + [-1.0])
+    small = stats.paired_comparison("gain", x, 0.0, hypothesis="greater", test="wilcoxon", bounds=(-1, 1))
+    assert small.details["test"] == "betting" and small.p_value > 0.05
     assert small.verdict is Verdict.INCONCLUSIVE and "opposite sign" not in small.reason
 
 
@@ -502,8 +525,8 @@ def test_superiority_not_contradicted_when_only_a_rank_test_opposes_the_mean():
     # Fifteen small losses and one large gain: Wilcoxon's "less" rejects (p = 0.0014), the mean
     # is up (+0.053). The mirror image of the test above is INCONCLUSIVE ("opposite sign");
     # by the same token this is no contradiction of "greater".
-    x, y = np.array([-0.01] * 15 + [1.0]), np.zeros(16)
-    c = stats.paired_comparison("gain", x, y, hypothesis="greater", test="wilcoxon")
+    c = _judged(stats.paired_comparison("gain", np.linspace(0.01, 0.02, 15), 0.0, hypothesis="greater"),
+                p_value=0.3, effect=0.85 / 16, p_contradiction=0.0014)
     assert c.details["p_contradiction"] < 0.05 and c.effect > 0
     assert c.verdict is Verdict.INCONCLUSIVE and "disagree" in c.reason
 
@@ -539,11 +562,13 @@ def test_equivalence_supported():
     assert c.verdict is Verdict.SUPPORTED
     assert c.p_value == pytest.approx(stats.tost_paired(x, y, 0.05).p_value)
     assert c.reason.startswith("equivalent within ±0.05: effect ") and " (TOST p=" in c.reason
-    # Below 16 pairs no margin is tested: the exact test is exact only under "no effect at all".
+    # Below 16 pairs a margin is tested by betting on the values' range, and not at all without one.
     x, y = _paired(0.0, 0.02, 8, centred=True)
     small = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05)
-    assert small.details["test"] == "exact" and small.p_value == 1.0 and small.power == 0.0
-    assert small.verdict is Verdict.INCONCLUSIVE and small.reason.startswith("undecidable: below 16 pairs")
+    assert small.details["test"] == "none" and small.p_value == 1.0 and small.power == 0.0
+    assert small.verdict is Verdict.INCONCLUSIVE and small.reason.startswith("undecidable: no test decides")
+    ranged = stats.paired_comparison("same", x, y, hypothesis="equivalent", margin=0.05, bounds=(-2, 3))
+    assert ranged.details["test"] == "betting" and ranged.p_value < 1.0
 
 
 def test_equivalence_contradicted():
@@ -839,7 +864,9 @@ def test_verdict_rules_section_of_the_docstring():
         "rejects \"effect >= the smallest effect of interest\"",
         "contradicted only where a smallest effect is declared, by the TOST",
         "contradicted if the (1 - 2 alpha) interval lies wholly outside +-margin",
-        f"below EXACT_BELOW ({stats.EXACT_BELOW}) pairs the exact sign-flip test",
+        f"below CHECKED_FROM ({stats.CHECKED_FROM}) differences off the most common one",
+        "valid at every n for every distribution on that range",
+        "false rate on resamples of the comparison's own differences",
         "It words the INCONCLUSIVE reason; it never decides",
         "requires all of them by default (an intersection-union test)",
         "CONTRADICTED if any is contradicted, the contradiction p-values corrected within the claim",

@@ -36,7 +36,7 @@ def test_three_near_equal_differences_do_not_contradict_in_a_family_of_twelve():
     others = [_quick(f"other {i}", [0.3, 0.2, 0.4], [0.0, 0.0, 0.0], hypothesis="greater") for i in range(11)]
     corrected = stats.correct_family([odd, *others], "holm", require="all")
     assert corrected[0].verdict is Verdict.INCONCLUSIVE
-    assert "undecidable" in corrected[0].reason and "0.125" in corrected[0].reason
+    assert "undecidable" in corrected[0].reason  # three unbounded values: no test of a mean is valid
 
 
 def test_two_near_equal_shares_cannot_decide_against_a_bound():
@@ -50,7 +50,7 @@ def test_zero_spread_is_inconclusive_not_contradicted():
     c = _quick("flat", [1.0, 1.0], [1.0, 1.0], hypothesis="greater", expected_effect=0.14)
     assert c.verdict is Verdict.INCONCLUSIVE
     c = _quick("flat", [1.0] * 30, [1.0] * 30, hypothesis="less", expected_effect=-0.14)
-    assert c.verdict is Verdict.INCONCLUSIVE and "no spread" in c.reason
+    assert c.verdict is Verdict.INCONCLUSIVE and "undecidable" in c.reason  # no range declared: nothing to bet on
 
 
 # 3. Equivalence CONTRADICTED was "differs from 0 and the estimate is beyond the margin".
@@ -85,7 +85,7 @@ def test_power_never_decides():
 @pytest.mark.parametrize("test", ["wilcoxon", "randomization"])
 def test_power_is_that_of_the_test_used(test):
     c = _quick("small", [0.5, 0.6, 0.55, 0.7], [0.0] * 4, hypothesis="greater", expected_effect=0.5, test=test)
-    assert c.details["test"] == "exact" and c.power == 0.0  # 2**-4 = 0.0625 > alpha
+    assert c.details["test"] == "none" and c.power == 0.0  # four unbounded values: no test decides
     assert stats.power_paired_test("wilcoxon", 0.5, 0.1, 4, ALPHA, "greater") == 0.0
     assert stats.power_paired_test("t", 0.5, 0.1, 4, ALPHA, "greater") > 0.99
 
@@ -106,8 +106,7 @@ def test_the_worst_of_several_layers_is_corrected_for_its_selection():
 def test_bounded_shares_at_the_bound_are_not_supported_beyond_alpha(n):
     rng = np.random.default_rng(n)
     sims, bound = 1000, 0.05
-    verdicts = [stats.bounded_mean_comparison("share", (rng.random(n) < bound).astype(float), bound, hypothesis="less",
-                                              n_resamples=20, seed=int(rng.integers(2**31))).verdict
+    verdicts = [stats.bounded_mean_comparison("share", (rng.random(n) < bound).astype(float), bound, hypothesis="less").verdict
                 for _ in range(sims)]
     assert _rate(verdicts, Verdict.SUPPORTED) <= _limit(sims)
 

@@ -31,13 +31,12 @@ from suite.core.results import Comparison, Verdict
 from suite.core.stats import comparisons
 from suite.core.stats.choices import DECISIONS, check_choice
 from suite.core.stats.corrections import correct_family
+from suite.core.stats.paired import PairedDeclaration, decide_paired
 from suite.core.stats.power import power_paired_test
 from suite.core.stats.tests import (
     paired_p_values,
     smallest_binomial_p,
     smallest_mann_whitney_p,
-    smallest_p,
-    test_for,
     tost_binomial_p,
 )
 from suite.core.stats.verdicts import family_verdict, judge
@@ -67,15 +66,19 @@ class Decision:
     declared: dict[str, Any] = field(default_factory=dict)
 
 
+# The data kinds of the paired decisions: symmetric (normal, a gamma shift model), discrete (0/1
+# outcomes), and asymmetric (see _paired_data), on which the t-test alone fails its level.
+ASYMMETRIC = ("exponential", "exponential-mirror", "zero-tail", "zero-tail-mirror")
+_PAIRED_KINDS = ("normal", "skewed", "binary", *ASYMMETRIC)
+
 CALIBRATED: dict[str, Decision] = {d.name: d for d in (
-    Decision("superiority", "paired, one-sided (greater), no smallest effect", ("normal", "skewed", "binary"),
+    Decision("superiority", "paired, one-sided (greater), no smallest effect", _PAIRED_KINDS,
              null=(0.0, -0.5), true=(0.0, 0.5), declared={"hypothesis": "greater"}),
-    Decision("superiority-smallest", "paired, one-sided (greater), smallest effect 0.5 sd",
-             ("normal", "skewed", "binary"), null=(0.0, -0.5), true=(0.5, 1.0),
+    Decision("superiority-smallest", "paired, one-sided (greater), smallest effect 0.5 sd", _PAIRED_KINDS, null=(0.0, -0.5), true=(0.5, 1.0),
              declared={"hypothesis": "greater", "smallest_effect": 0.5}),
-    Decision("difference", "paired, two-sided, smallest effect 0.5 sd", ("normal", "skewed", "binary"),
+    Decision("difference", "paired, two-sided, smallest effect 0.5 sd", _PAIRED_KINDS,
              null=(0.0,), true=(0.5, -0.5), declared={"hypothesis": "two-sided", "smallest_effect": 0.5}),
-    Decision("equivalence", "paired TOST, margin ±0.5 sd", ("normal", "skewed", "binary"),
+    Decision("equivalence", "paired TOST, margin ±0.5 sd", _PAIRED_KINDS,
              null=(0.5, -0.5), true=(0.5, -0.5, 0.0), declared={"hypothesis": "equivalent", "margin": 0.5}),
     Decision("proportion", "exact binomial, one-sided (greater) against 0.3, smallest effect 0.1", ("binary",),
              null=(0.3, 0.2), true=(0.4, 0.5), declared={"hypothesis": "greater", "p0": 0.3, "smallest_effect": 0.1}),
@@ -84,7 +87,7 @@ CALIBRATED: dict[str, Decision] = {d.name: d for d in (
     Decision("worst-of-L", "worst of 6 layers' shares below 0.15 (exact binomial, selection 6)", ("binary",),
              null=((0.15,) * 6, (0.15,) + (0.0,) * 5), true=((0.15,) * 6,),
              declared={"hypothesis": "less", "p0": 0.15, "selection": 6}),
-    Decision("bounded", "bounded shares below 0.05 (one Bernoulli draw per unit)", ("rare-ones", "zero-inflated-beta"),
+    Decision("bounded", "bounded shares below 0.05 (betting on [0, 1])", ("rare-ones", "zero-inflated-beta"),
              null=(0.05, 0.075), true=(0.05, 0.025), declared={"hypothesis": "less", "bound": 0.05}),
     Decision("mcnemar", "exact McNemar, one-sided (greater)", ("binary",),
              null=((0.2, 0.2), (0.1, 0.3)), true=((0.2, 0.2), (0.3, 0.1)), declared={"hypothesis": "greater"}),
@@ -149,9 +152,8 @@ def simulate_verdict_rate(
 ) -> tuple[CalibrationResult, CalibrationResult]:
     """The SUPPORTED rate under the decision's null and the CONTRADICTED rate with its claim true,
     each the largest over the decision's truths, over ``n_sims`` seeded data sets of ``n`` (two
-    sample sizes for Mann-Whitney). ``test`` and ``correction`` are the session's; ``seed`` also
-    seeds the Bernoulli draws of bounded shares and a sampled Mann-Whitney test, as it does in a
-    claims run. ``audit``: data sets per test and truth re-decided by the real comparison function."""
+    sample sizes for Mann-Whitney). ``test`` and ``correction`` are the session's; no decision
+    draws from ``seed``, which only draws the data. ``audit``: data sets per test and truth re-decided by the real comparison function."""
     spec = decision if isinstance(decision, Decision) else CALIBRATED[_checked(decision)]
     if data not in spec.data:
         raise ValueError(f"{spec.name} is calibrated on {', '.join(spec.data)} data, not {data!r}")
@@ -211,7 +213,7 @@ def simulate_power(
     The t-test's power is analytic; the others' is itself simulated (400 draws), whose error
     enters the allowed difference."""
     check_choice(decision, ("superiority", "equivalence"), "decision")
-    used = test_for(test, n)
+    used = test
     diffs = np.random.default_rng(seed).normal(effect, sd, size=(n_sims, n))
     if decision == "superiority":
         analytic = power_paired_test(used, effect, sd, n, alpha, alternative)
@@ -297,7 +299,7 @@ def _family(members: Sequence[Comparison], require: str, context: _Context, desc
 
 def _comparison(kind: str, hypothesis: str, effect: float, n: int, p: float, p_contradiction: float,
                 smallest: float, *, margin: float | None = None, smallest_effect: float | None = None,
-                degenerate: bool = False, min_power: float = 0.8) -> Comparison:
+                min_power: float = 0.8) -> Comparison:
     """A comparison carrying what the verdict rules read, and nothing they do not (no intervals, no power)."""
     return Comparison(
         label=kind, measured=effect, ci=(effect, effect), reference=0.0, effect=float(effect), effect_size=0.0,
@@ -306,7 +308,7 @@ def _comparison(kind: str, hypothesis: str, effect: float, n: int, p: float, p_c
         details={"kind": kind, "hypothesis": hypothesis, "margin": margin, "expected_effect": None,
                  "smallest_effect": smallest_effect, "p_difference": float(p), "p_contradiction": float(p_contradiction),
                  "contradiction_null": None, "contradiction_means": "contradicted", "smallest_p": float(smallest),
-                 "degenerate": "no spread" if degenerate else None, "min_power": min_power},
+                 "min_power": min_power},
     )
 
 
@@ -315,62 +317,73 @@ def _comparison(kind: str, hypothesis: str, effect: float, n: int, p: float, p_c
 
 def _paired_data(data: str, effects: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Treatment and control values whose differences have mean ``effects`` (in sd units; binary:
-    in units of 0.4 in rate): normal differences, skewed values (each arm a centred gamma of
-    skewness 1, the treatment shifted by the effect: a shift model, whose differences are
-    symmetric about the effect, as the exact test's null requires), or paired 0/1 outcomes."""
+    """Treatment and control values whose differences have mean ``effects`` (in the data's units,
+    :data:`_PAIRED_SCALE`): normal differences; skewed values (each arm a centred gamma of
+    skewness 1, the treatment shifted by the effect: a shift model, symmetric differences); paired
+    0/1 outcomes; or asymmetric differences against a control of 0: Exp(1) - 1 and its mirror
+    image (unbounded, skewness 2), and "mostly zero, a long tail" on [-1, 1] and its mirror image
+    (0 for nine queries in ten, else uniform on [0, 1/2], centred)."""
     if data == "binary":
         treatment = rng.random(shape) < 0.5 + _BINARY_UNIT * effects[..., None]
         return treatment.astype(float), (rng.random(shape) < 0.5).astype(float)
     if data == "normal":
         return effects[..., None] + rng.normal(0.0, 1.0, shape), np.zeros(shape)
-    # Two gammas of sd 1/sqrt(2) each: differences of sd 1.
-    treatment, control = (rng.gamma(4.0, 0.5, (2, *shape)) - 2.0) / np.sqrt(2.0)
-    return effects[..., None] + treatment, control
+    if data == "skewed":
+        # Two gammas of sd 1/sqrt(2) each: differences of sd 1.
+        treatment, control = (rng.gamma(4.0, 0.5, (2, *shape)) - 2.0) / np.sqrt(2.0)
+        return effects[..., None] + treatment, control
+    if data.startswith("exponential"):
+        centred = rng.exponential(1.0, shape) - 1.0
+    else:
+        centred = np.where(rng.random(shape) < 0.1, rng.uniform(0.0, 0.5, shape), 0.0) - 0.025
+    sign = -1.0 if data.endswith("mirror") else 1.0
+    return _PAIRED_SCALE[data] * effects[..., None] + sign * centred, np.zeros(shape)
+
+
+# The sd of each paired data kind's differences: effects, margins and smallest effects are in these units.
+_PAIRED_SCALE = {"normal": 1.0, "skewed": 1.0, "binary": _BINARY_UNIT, "exponential": 1.0,
+                 "exponential-mirror": 1.0, "zero-tail": math.sqrt(0.1 / 12 + 0.1 * 0.9 * 0.25**2),
+                 "zero-tail-mirror": math.sqrt(0.1 / 12 + 0.1 * 0.9 * 0.25**2)}
+# The range every value of a data kind lies in, declared as the claims declare nDCG's (None: unbounded).
+_PAIRED_BOUNDS: dict[str, tuple[float, float] | None] = {
+    "normal": None, "skewed": None, "binary": (0.0, 1.0), "exponential": None, "exponential-mirror": None,
+    "zero-tail": (-1.0, 1.0), "zero-tail-mirror": (-1.0, 1.0)}
 
 
 def _paired_declared(spec: Decision, data: str) -> dict[str, Any]:
-    """The paired declaration in the data's units (binary: rates)."""
-    scale = _BINARY_UNIT if data == "binary" else 1.0
+    """The paired declaration in the data's units, with the range its values are declared in."""
+    scale = _PAIRED_SCALE[data]
     declared = {k: v for k, v in spec.declared.items() if k in ("hypothesis", "margin", "smallest_effect")}
     for k in ("margin", "smallest_effect"):
         if k in declared:
             declared[k] *= scale
-    return declared
+    return {**declared, "bounds": _PAIRED_BOUNDS[data]}
 
 
-def _paired_comparisons(d: np.ndarray, declared: dict[str, Any], context: _Context) -> list[Comparison]:
-    """Each row of differences decided as :func:`~.comparisons.paired_comparison` decides it."""
+def _difference_bounds(data: str) -> tuple[float, float] | None:
+    """The differences' range, as :func:`~.comparisons.difference_bounds` derives it from the values'."""
+    bounds = _PAIRED_BOUNDS[data]
+    if bounds is None:
+        return None
+    low, high = bounds
+    return (low - high, high - low) if data == "binary" else (low, high)  # others: against the constant 0
+
+
+def _paired_comparisons(d: np.ndarray, declared: dict[str, Any], context: _Context, data: str,
+                        kind: str = "paired") -> list[Comparison]:
+    """Each row of differences decided by :func:`~.paired.decide_paired`, as the comparison function decides it."""
     n = d.shape[1]
-    used = test_for(context.test, n)
     hypothesis, margin = declared["hypothesis"], declared.get("margin")
-    size = declared.get("smallest_effect") or 0.0
-
-    def p(alternative: str, shift: float = 0.0) -> np.ndarray:
-        return paired_p_values(used, d - shift, alternative, N_PERMUTATIONS)
-
-    shifted = used != "exact"  # below EXACT_BELOW only the sharp null is tested (see paired_comparison)
-    ones = np.ones(len(d))
-    if hypothesis == "equivalent":
-        main = np.maximum(p("greater", -margin), p("less", margin)) if shifted else ones
-        contradiction = np.minimum(p("greater", margin), p("less", -margin)) if shifted else ones
-    elif hypothesis == "two-sided":
-        main = p("two-sided")
-        contradiction = np.maximum(p("greater", -size), p("less", size)) if size and shifted else ones
-    else:
-        main = p(hypothesis)
-        contradiction = p("less" if hypothesis == "greater" else "greater", size if shifted else 0.0)
-    smallest = smallest_p(used, n, "greater" if hypothesis == "equivalent" else hypothesis, N_PERMUTATIONS)
-    if hypothesis == "equivalent" and not shifted:
-        smallest = 1.0
-    flat = np.ptp(d, axis=1) == 0
-    return [_comparison("paired", hypothesis, d[i].mean(), n, main[i], contradiction[i], smallest, margin=margin,
-                        smallest_effect=declared.get("smallest_effect"), degenerate=bool(flat[i]),
+    rule = PairedDeclaration(hypothesis, margin, declared.get("smallest_effect"), _difference_bounds(data))
+    decided = decide_paired(d, rule, test=context.test, alpha=context.alpha, n_permutations=N_PERMUTATIONS)
+    return [_comparison(kind, hypothesis, d[i].mean(), n, decided.support[i], decided.contradiction[i],
+                        decided.smallest[i], margin=margin, smallest_effect=declared.get("smallest_effect"),
                         min_power=context.min_power) for i in range(len(d))]
 
 
-def _real_paired(x: np.ndarray, y: np.ndarray, declared: dict[str, Any], context: _Context) -> Comparison:
-    return comparisons.paired_comparison("audit", x, y, **declared, test=context.test, alpha=context.alpha,
+def _real_paired(x: np.ndarray, y: np.ndarray, declared: dict[str, Any], context: _Context, data: str) -> Comparison:
+    control = y if data in ("normal", "skewed", "binary") else 0.0  # the asymmetric kinds: against the constant 0
+    return comparisons.paired_comparison("audit", x, control, **declared, test=context.test, alpha=context.alpha,
                                          n_resamples=20, n_permutations=N_PERMUTATIONS, seed=0)
 
 
@@ -380,11 +393,11 @@ def _simulate_paired(spec: Decision, data: str, truth: Any, n: int, n_sims: int,
     effects = np.asarray(truth, dtype=float).reshape(-1)
     x, y = _paired_data(data, np.broadcast_to(effects, (n_sims, effects.size)), (n_sims, effects.size, n), rng)
     declared = _paired_declared(spec, data)
-    members = _paired_comparisons((x - y).reshape(-1, n), declared, context)
+    members = _paired_comparisons((x - y).reshape(-1, n), declared, context, data)
     require = spec.declared.get("require")
 
     def real(i: int) -> str:
-        decided = [_real_paired(x[i, j], y[i, j], declared, context) for j in range(effects.size)]
+        decided = [_real_paired(x[i, j], y[i, j], declared, context, data) for j in range(effects.size)]
         return decided[0].verdict.value if require is None else _family(decided, require, context)
 
     return members, real, lambda i: (truth, i)
@@ -450,18 +463,20 @@ def _bounded_values(data: str, mean: float, shape: tuple[int, int], rng: np.rand
 
 def _simulate_bounded(spec: Decision, data: str, truth: Any, n: int, n_sims: int, rng: np.random.Generator,
                       context: _Context) -> tuple[list[Comparison], Callable[[int], str], Callable[[int], Any]]:
-    """Per-unit shares against a bound, with the claims' seeded Bernoulli draw per unit."""
+    """Per-unit shares against a bound: a paired decision against the constant on [0, 1]."""
     bound, hypothesis = spec.declared["bound"], spec.declared["hypothesis"]
     values = _bounded_values(data, float(truth), (n_sims, n), rng)
-    draws = (np.random.default_rng(context.seed).random(n) < values).sum(axis=1)
-    members = _proportion_comparisons(draws, n, bound, {"hypothesis": hypothesis}, context, kind="bounded",
-                                      effects=values.mean(axis=1) - bound)
+    rule = PairedDeclaration(hypothesis, bounds=(-bound, 1.0 - bound))
+    decided = decide_paired(values - bound, rule, test="betting", alpha=context.alpha)
+    members = [_comparison("bounded", hypothesis, float(values[i].mean() - bound), n, decided.support[i],
+                           decided.contradiction[i], decided.smallest[i], min_power=context.min_power)
+               for i in range(n_sims)]
 
     def real(i: int) -> str:
-        return comparisons.bounded_mean_comparison("audit", values[i], bound, hypothesis=hypothesis, alpha=context.alpha,
-                                                   n_resamples=20, seed=context.seed).verdict.value
+        return comparisons.bounded_mean_comparison("audit", values[i], bound, hypothesis=hypothesis,
+                                                   alpha=context.alpha).verdict.value
 
-    return members, real, lambda i: int(draws[i])
+    return members, real, lambda i: (truth, i)
 
 
 def _simulate_mcnemar(spec: Decision, data: str, truth: Any, n: int, n_sims: int, rng: np.random.Generator,
@@ -528,7 +543,7 @@ def _simulate_mann_whitney(spec: Decision, data: str, truth: Any, n: tuple[int, 
         x, y = rng.normal(truth, 1.0, (n_sims, n1)), rng.normal(0.0, 1.0, (n_sims, n2))
     x = x.astype(float)
     hypothesis = spec.declared["hypothesis"]
-    p = _mann_whitney_p(x, y, context.seed)
+    p = _mann_whitney_p(x, y, 0)  # mann_whitney samples from its fixed stream (seed 0)
     opposite = "less" if hypothesis == "greater" else "greater"
     shifts = np.median((x[:, :, None] - y[:, None, :]).reshape(n_sims, -1), axis=1)
     smallest = smallest_mann_whitney_p(n1, n2, hypothesis)
@@ -563,6 +578,6 @@ def _describe(spec: Decision, data: str, truth: Any) -> str:
         return f"discordance rates {truth[0]:g} (treatment only) and {truth[1]:g} (control only)"
     if spec.name == "mann-whitney":
         return f"first sample shifted by {truth:+g}" + (" depth" if data == "depths" else " sd")
-    unit = f"× {_BINARY_UNIT:g} in rate" if data == "binary" else "sd"
+    unit = f"× {_BINARY_UNIT:g} in rate" if data == "binary" else f"× {_PAIRED_SCALE[data]:.3g}" if data.startswith("zero-tail") else "sd"
     effects = ", ".join(f"{t:+g}" for t in np.atleast_1d(truth))
     return f"true effect{'s' if np.size(truth) > 1 else ''} {effects} ({unit})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 HYPOTHESES = ("greater", "less", "two-sided", "equivalent")
-TESTS = ("t", "wilcoxon", "randomization")
+TESTS = ("t", "wilcoxon", "randomization", "betting")
 CORRECTIONS = ("holm", "bh", "bonferroni", "none")
 # The kinds of decision the calibration simulates (suite.core.stats.calibration.CALIBRATED).
 DECISIONS = ("superiority", "superiority-smallest", "difference", "equivalence", "proportion",

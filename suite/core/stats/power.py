@@ -73,38 +73,62 @@ def power_tost(sd: float, n: int, margin: float, alpha: float = 0.05, true_effec
 
 
 def power_paired_test(test: str, effect: float, sd: float, n: int, alpha: float = 0.05,
-                      alternative: str = "two-sided", *, margin: float | None = None) -> float:
-    """Power of the paired test that decides (``test``: "t", "exact", "wilcoxon" or
-    "randomization") for normal differences of mean ``effect`` and sd ``sd``; with ``margin``,
-    of its TOST within +-margin (``alternative`` is then ignored).
+                      alternative: str = "two-sided", *, margin: float | None = None,
+                      bounds: tuple[float, float] | None = None) -> float:
+    """Power of the paired test that decides (``test``: "t", "betting", "wilcoxon",
+    "randomization" or "exact") for normal differences of mean ``effect`` and sd ``sd`` (clipped to
+    ``bounds``, the differences' range, for the betting test); with ``margin``, of its TOST within
+    +-margin (``alternative`` is then ignored). "none" (no test decides) has power 0.
 
     The t-test's is analytic (noncentral t; exact TOST integral). The others are simulated
     (seeded, so a verdict's reason is reproducible); a test whose smallest p-value at n cannot
     go below ``alpha`` has power 0, which is what the t-test's formula hides at small n."""
     if test == "t":
         return power_paired(effect, sd, n, alpha, alternative) if margin is None else power_tost(sd, n, margin, alpha, effect)
+    if test == "none" or (test == "betting" and bounds is None):
+        return 0.0
     sided = "greater" if margin is not None else alternative
-    if smallest_p(test, n, sided) >= alpha or (margin is not None and test == "exact"):
-        return 0.0  # the exact test tests no margin (see paired_comparison)
+    if test != "betting" and (smallest_p(test, n, sided) >= alpha or (margin is not None and test == "exact")):
+        return 0.0  # the exact test tests no margin
+    if sd == 0 and test == "betting":  # every difference is the effect: the test's outcome on that data
+        from suite.core.stats.betting import betting_p
+
+        d = np.full(n, float(effect))
+        if margin is None:
+            return float(betting_p(d, 0.0, *bounds, alternative, alpha) < alpha)
+        return float(max(betting_p(d, -margin, *bounds, "greater", alpha),
+                         betting_p(d, margin, *bounds, "less", alpha)) < alpha)
     if sd == 0:
         inside = margin is not None and abs(effect) < margin
         beyond = margin is None and {"greater": effect > 0, "less": effect < 0}.get(alternative, effect != 0)
         return 1.0 if inside or beyond else 0.0
+    unit = None if bounds is None else (round(bounds[0] / sd, 6), round(bounds[1] / sd, 6))
     standardised = round(effect / sd, 6), None if margin is None else round(margin / sd, 6)
-    return _simulated_power(test, *standardised, n, alpha, alternative)
+    return _simulated_power(test, *standardised, n, alpha, alternative, unit)
 
 
 @functools.lru_cache(maxsize=4096)
-def _simulated_power(test: str, effect: float, margin: float | None, n: int, alpha: float, alternative: str) -> float:
-    """Rejection rate over SIMULATIONS seeded draws of n unit-sd normal differences of mean ``effect``."""
+def _simulated_power(test: str, effect: float, margin: float | None, n: int, alpha: float, alternative: str,
+                     bounds: tuple[float, float] | None = None) -> float:
+    """Rejection rate over SIMULATIONS seeded draws of n unit-sd normal differences of mean ``effect``
+    (clipped to ``bounds``, in sd units, where given)."""
+    from suite.core.stats.betting import betting_p
     from suite.core.stats.tests import paired_p_values
 
     d = np.random.default_rng(0).normal(effect, 1.0, size=(SIMULATIONS, n))
+    if bounds is not None:
+        d = np.clip(d, *bounds)
+
+    def p(alternative: str, boundary: float = 0.0) -> np.ndarray:
+        if test == "betting":
+            return betting_p(d, boundary, *bounds, alternative, alpha)
+        return paired_p_values(test, d - boundary, alternative)
+
     if margin is None:
-        p = paired_p_values(test, d, alternative)
+        rejected = p(alternative)
     else:
-        p = np.maximum(paired_p_values(test, d + margin, "greater"), paired_p_values(test, d - margin, "less"))
-    return float(np.mean(p < alpha))
+        rejected = np.maximum(p("greater", -margin), p("less", margin))
+    return float(np.mean(rejected < alpha))
 
 
 def power_binomial(p: float, n: int, p0: float, alpha: float = 0.05, alternative: str = "greater") -> float:
@@ -140,8 +164,8 @@ def detectable_effect(c: Comparison, level: float, min_power: float) -> float | 
 
     It gives a non-significant result without a declared expected effect a number: what
     the data could have shown. None where the test cannot reach the level at this n. Paired:
-    from the t-test's power at the observed sd (for the other paired tests an approximation);
-    proportions: from the exact binomial power; unpaired (Mann-Whitney): the normal
+    from the deciding test's own power at the observed sd (analytic for the t-test, simulated
+    for the others); proportions: from the exact binomial power; unpaired (Mann-Whitney): the normal
     approximation with the test's asymptotic relative efficiency 3/pi against the t-test,
     at the pooled sd. None where the sd is zero or nothing within range is detectable."""
     details = c.details
@@ -149,7 +173,7 @@ def detectable_effect(c: Comparison, level: float, min_power: float) -> float | 
         return None
     hypothesis = details["hypothesis"]
     sign = -1.0 if hypothesis == "less" else 1.0
-    if details["kind"] in ("proportion", "bounded"):
+    if details["kind"] == "proportion":
         p0 = details["p0"]
         grid = np.linspace(p0, 1.0, 401) if sign > 0 else np.linspace(p0, 0.0, 401)
         for p in grid[1:]:
@@ -167,14 +191,21 @@ def detectable_effect(c: Comparison, level: float, min_power: float) -> float | 
     sd = details.get("sd_diff") or 0.0
     if sd <= 0 or c.n < 2:
         return None
+    test, bounds = details.get("test", "t"), details.get("bounds")
+    if test == "t":
+        def shortfall(effect: float) -> float:
+            return power_paired(sign * effect, sd, c.n, level, hypothesis) - min_power
 
-    def shortfall(effect: float) -> float:
-        return power_paired(sign * effect, sd, c.n, level, hypothesis) - min_power
-
-    high = sd
-    while shortfall(high) < 0:
-        high *= 2
-    return float(sign * brentq(shortfall, 0.0, high, xtol=sd * 1e-6))
+        high = sd
+        while shortfall(high) < 0:
+            high *= 2
+        return float(sign * brentq(shortfall, 0.0, high, xtol=sd * 1e-6))
+    # Simulated power: the smallest effect on a grid (up to the range's end) the deciding test detects.
+    reach = 8 * sd if bounds is None else (bounds[1] if sign > 0 else -bounds[0])
+    for effect in np.geomspace(sd / 20, max(reach, sd / 10), 60):
+        if power_paired_test(test, sign * float(effect), sd, c.n, level, hypothesis, bounds=bounds) >= min_power:
+            return float(sign * effect)
+    return None
 
 
 # --------------------------------------------------------------------------- effect sizes

@@ -1,11 +1,9 @@
 """Hypothesis tests on paired values, on two samples and on counts, each returning a :class:`TestResult`.
 
 Degenerate data (constant or all-zero differences, no discordant pairs) get a defined
-answer here instead of scipy's NaN, so that the verdicts never have to handle one.
-Below :data:`EXACT_BELOW` pairs every paired test is replaced by the exact sign-flip
-permutation test (:func:`test_for`): at such n the t-test's normal theory cannot be checked
-and the rank tests' approximations are off, while the exact test's smallest p-value,
-2**-n one-sided, says plainly what so few pairs can show (:func:`smallest_p`).
+answer here instead of scipy's NaN, so that the verdicts never have to handle one. Which of
+the paired tests decides a comparison is :mod:`.paired`'s rule; the test of means of bounded
+values by betting is in :mod:`.betting`.
 """
 
 from __future__ import annotations
@@ -29,9 +27,6 @@ TEST_NAMES = {
 }
 _TOST_NAMES = {"t": "paired t", "wilcoxon": "Wilcoxon signed-rank", "randomization": "paired randomization",
                "exact": "exact sign-flip"}
-# Fewer pairs than this are tested by the exact sign-flip test, whatever the session's test:
-# all 2**n sign vectors are enumerated (32,768 at n = 15).
-EXACT_BELOW = 16
 # Cells per block when a (resamples x n) matrix is built in pieces, to bound memory.
 _BLOCK = 1 << 20
 
@@ -133,12 +128,6 @@ def paired_test(
         result = randomization(x, y, alternative, n_resamples=2 ** np.size(x), seed=seed)
         return replace(result, name=TEST_NAMES["exact"])
     return randomization(x, y, alternative, n_resamples=n_resamples, seed=seed)
-
-
-def test_for(test: str, n: int) -> str:
-    """The paired test that decides at n pairs: the session's ``test``, or "exact" below EXACT_BELOW."""
-    check_choice(test, TESTS + ("exact",), "test")
-    return "exact" if n < EXACT_BELOW else test
 
 
 def smallest_p(test: str, n: int, alternative: str, n_resamples: int = 10_000) -> float:
@@ -349,3 +338,118 @@ def tost_binomial_p(counts: np.ndarray, n: int, p0: float, margin: float) -> np.
     P(X <= k | p0 + margin), with the null proportions clipped to [0, 1]."""
     lower, upper = max(p0 - margin, 0.0), min(p0 + margin, 1.0)
     return np.maximum(sps.binom.sf(counts - 1, n, lower), sps.binom.cdf(counts, n, upper))
+
+
+# --------------------------------------------------------------------------- stratified two samples
+
+# Within-stratum label permutations beyond which the stratified rank-sum test samples, and how many it samples.
+STRATIFIED_RESAMPLES = 20_000
+# The seed of those samples: fixed, not the session's, so that no verdict depends on the user's seed.
+STRATIFIED_SEED = 5_318_008
+# Sampled splits by stratum layout (their sizes, in order) and count, drawn once per process.
+_STRATIFIED_SPLITS: dict[tuple[tuple[tuple[int, int], ...], int], tuple[np.ndarray, ...]] = {}
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """The two samples' values in one stratum (a layer): ``x`` the treatment's, ``y`` the control's."""
+
+    label: object
+    x: np.ndarray
+    y: np.ndarray
+
+
+def strata_of(x: Sequence[float], y: Sequence[float], strata_x: Sequence[object], strata_y: Sequence[object]
+              ) -> tuple[list[Stratum], list[Stratum]]:
+    """The values split by stratum, in sorted label order: (informative, dropped). A stratum with no
+    treatment or no control value has one split of its labels only, so it carries no information
+    about the treatment and drops out of every stratified test."""
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    sx, sy = np.asarray(strata_x).ravel(), np.asarray(strata_y).ravel()
+    if x.shape != sx.shape or y.shape != sy.shape:
+        raise ValueError(f"each value needs one stratum: {x.size} values with {sx.size} strata, "
+                         f"{y.size} with {sy.size}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("stratified samples must be finite")
+    informative, dropped = [], []
+    for label in np.unique(np.concatenate([sx, sy])):
+        stratum = Stratum(label.item() if hasattr(label, "item") else label, x[sx == label], y[sy == label])
+        (informative if stratum.x.size and stratum.y.size else dropped).append(stratum)
+    return informative, dropped
+
+
+def stratified_rank_sum_tests(x: Sequence[float], y: Sequence[float], strata_x: Sequence[object],
+                              strata_y: Sequence[object], n_resamples: int = STRATIFIED_RESAMPLES
+                              ) -> dict[str, TestResult]:
+    """van Elteren's stratified Wilcoxon rank-sum test, for each alternative ("greater": x above y
+    within strata). Within each stratum l the N_l values are mid-ranked; the statistic is
+    T = sum_l W_l / (N_l + 1), W_l the rank sum of x's values in l. Its null distribution is that
+    of the labels permuted within each stratum (a trend across strata cannot move it): every
+    split enumerated when the product of the strata's C(N_l, k_l) is at most ``n_resamples``
+    (an exact p), otherwise ``n_resamples`` splits drawn with the fixed STRATIFIED_SEED and
+    p = (1 + hits) / (1 + n_resamples). Strata without x or without y drop out (:func:`strata_of`).
+    With one stratum this is the Mann-Whitney test of :func:`mann_whitney`."""
+    informative, _ = strata_of(x, y, strata_x, strata_y)
+    if not informative:
+        raise ValueError("no stratum has both treatment and control values: nothing to compare")
+    ranks = [sps.rankdata(np.concatenate([s.x, s.y])) for s in informative]
+    layout = tuple((r.size, s.x.size) for r, s in zip(ranks, informative))
+    observed = float(sum(r[:k].sum() / (size + 1) for r, (size, k) in zip(ranks, layout)))
+    splits = math.prod(math.comb(size, k) for size, k in layout)
+    exact = splits <= n_resamples
+    if exact:
+        null = np.zeros(1)
+        for r, (size, k) in zip(ranks, layout):
+            members = np.array(list(itertools.combinations(range(size), k)), dtype=np.intp)
+            null = (null[:, None] + (r[members].sum(axis=1) / (size + 1))[None, :]).ravel()
+    else:
+        null = np.zeros(n_resamples)
+        for r, members, (size, _) in zip(ranks, _sampled_splits(layout, n_resamples), layout):
+            null = null + r[members].sum(axis=1) / (size + 1)
+    centre = sum(k for _, k in layout) / 2.0
+    tolerance = 1e-9 * max(1.0, 2 * centre)
+    hits = {"greater": np.count_nonzero(null >= observed - tolerance),
+            "less": np.count_nonzero(null <= observed + tolerance),
+            "two-sided": np.count_nonzero(np.abs(null - centre) >= abs(observed - centre) - tolerance)}
+    name = ("exact van Elteren stratified rank-sum test" if exact else
+            f"van Elteren stratified rank-sum test ({n_resamples:,} within-stratum permutations, fixed seed)")
+    return {side: TestResult(name, observed, float(min(h / null.size if exact else (h + 1) / (null.size + 1), 1.0)),
+                             side) for side, h in hits.items()}
+
+
+def stratified_rank_sum(x: Sequence[float], y: Sequence[float], strata_x: Sequence[object],
+                        strata_y: Sequence[object], alternative: str = "two-sided",
+                        n_resamples: int = STRATIFIED_RESAMPLES) -> TestResult:
+    """van Elteren's stratified rank-sum test of x against y within strata (see
+    :func:`stratified_rank_sum_tests`); the statistic is T = sum_l W_l / (N_l + 1)."""
+    check_choice(alternative, ALTERNATIVES, "alternative")
+    return stratified_rank_sum_tests(x, y, strata_x, strata_y, n_resamples)[alternative]
+
+
+def smallest_stratified_p(sizes: Sequence[tuple[int, int]], alternative: str,
+                          n_resamples: int = STRATIFIED_RESAMPLES) -> float:
+    """The smallest p-value of the stratified rank-sum test with (treatment, control) counts ``sizes``
+    per informative stratum: the product over strata of 1 / C(N_l, k_l) one-sided (twice that
+    two-sided), and no less than 1 / (1 + n_resamples) where the test samples."""
+    splits = math.prod(math.comb(k + m, k) for k, m in sizes)
+    sides = 2.0 if alternative == "two-sided" else 1.0
+    # The product can pass what a float holds (24 layers of 16 heads, 8 matching in each): then in logs.
+    p = min(1.0, sides / splits if splits < 1e300 else sides * math.exp(-math.log(splits)))
+    return max(p, 1.0 / (1 + n_resamples)) if splits > n_resamples else p
+
+
+def _sampled_splits(layout: tuple[tuple[int, int], ...], n_resamples: int) -> tuple[np.ndarray, ...]:
+    """Per stratum (size N, k treated), ``n_resamples`` random k-subsets of range(N), from STRATIFIED_SEED:
+    the same layout always gets the same splits, which are drawn once and kept (a few recent layouts)."""
+    key = (layout, n_resamples)
+    if key not in _STRATIFIED_SPLITS:
+        rng = np.random.default_rng(STRATIFIED_SEED)
+        splits = []
+        for size, k in layout:
+            members = np.argsort(rng.random((n_resamples, size)), axis=1)[:, :k]
+            members.setflags(write=False)
+            splits.append(members)
+        if len(_STRATIFIED_SPLITS) >= 8:
+            _STRATIFIED_SPLITS.pop(next(iter(_STRATIFIED_SPLITS)))
+        _STRATIFIED_SPLITS[key] = tuple(splits)
+    return _STRATIFIED_SPLITS[key]

@@ -50,7 +50,8 @@ def judge(
         if c.power is None:
             c.details["detectable_effect"] = detectable_effect(c, level, min_power)
     verdict, reason = _verdict(c, alpha, describe)
-    return replace(c, verdict=verdict, reason=reason)
+    note = _shape_note(c)
+    return replace(c, verdict=verdict, reason=f"{reason}; {note}" if note else reason)
 
 
 def family_verdict(comparisons: Sequence[Comparison], require: str = "all") -> tuple[Verdict, str]:
@@ -94,25 +95,25 @@ def _power(c: Comparison, level: float) -> float | None:
         if expected is None or hypothesis == "two-sided":
             return None
         return power_mcnemar(expected, c.n, sum(details["discordant"]), level, hypothesis)
-    if details["kind"] in ("proportion", "bounded"):
+    if details["kind"] == "proportion":
         if hypothesis == "equivalent":
             return power_binomial_tost(c.n, details["p0"], details["margin"], level)
         if expected is None:
             return None
         return power_binomial(min(max(details["p0"] + expected, 0.0), 1.0), c.n, details["p0"], level, hypothesis)
+    bounds = details.get("bounds")
     if hypothesis == "equivalent":
-        return power_paired_test(details["test"], 0.0, details["sd_diff"], c.n, level, margin=details["margin"])
+        return power_paired_test(details["test"], 0.0, details["sd_diff"], c.n, level, margin=details["margin"],
+                                 bounds=bounds)
     if expected is None:
         return None
-    return power_paired_test(details["test"], expected, details["sd_diff"], c.n, level, hypothesis)
+    return power_paired_test(details["test"], expected, details["sd_diff"], c.n, level, hypothesis, bounds=bounds)
 
 
 def _verdict(c: Comparison, alpha: float, describe: bool = True) -> tuple[Verdict, str]:
     """The package's verdict rules applied to one comparison, with a reason in numbers."""
     details = c.details
     hypothesis = details["hypothesis"]
-    if details.get("degenerate"):
-        return Verdict.INCONCLUSIVE, f"{details['degenerate']} (n={c.n} {details.get('unit', 'queries')})"
     name, name_contra = (f"p_{details['correction']}" if flag and details["correction"] != "none" else "p"
                          for flag in (details["corrected"]["support"], details["corrected"]["contradiction"]))
     p_contra = details["p_contradiction_corrected"]
@@ -133,6 +134,20 @@ def _verdict(c: Comparison, alpha: float, describe: bool = True) -> tuple[Verdic
         test = "TOST " if hypothesis == "equivalent" else ""
         return Verdict.SUPPORTED, f"{what}: {effect} ({test}{name}={c.p_corrected:.3g} {below})"
     return Verdict.INCONCLUSIVE, _undecided(c, name, name_contra, describe)
+
+
+def _shape_note(c: Comparison) -> str | None:
+    """Where the session's test failed its check on the comparison's own shape: its false rate, and
+    which test decided instead (or that none could)."""
+    check = c.details.get("shape_check")
+    if not check or not check["failed"]:
+        return None
+    from suite.core.stats.paired import DECIDING_NAMES
+
+    rates = ", ".join(f"{check['rates'][a]:.1%} ({a})" for a in check["failed"])
+    fallback = "the betting test decides there" if c.details.get("bounds") else "no test decides there (no range declared)"
+    return (f"on this data's own shape the {DECIDING_NAMES[check['test']]} rejects a true null at a rate of {rates} "
+            f"over {check['resamples']} resamples, above its limit {check['limit']:.1%}: {fallback}")
 
 
 def _against_claim(c: Comparison) -> bool:

@@ -51,10 +51,11 @@ def baseline_quality(claim: Claim, params: BaselineQualityParams, study: CrossEn
     chance = study.random_quality(seed=settings.seed)
     first_stage = study.first_stage_quality()
     comparisons = [
-        decisions.paired(settings, "model vs random ordering", baseline, chance, hypothesis="greater",
+        decisions.paired(settings, "model vs random ordering", baseline, chance, hypothesis="greater", bounds=decisions.UNIT,
                          expected_effect=params.expected_gain_over_random,
                          smallest_effect=params.smallest_gain_over_random),
-        decisions.paired(settings, "model vs first-stage ranking", baseline, first_stage, hypothesis="greater"),
+        decisions.paired(settings, "model vs first-stage ranking", baseline, first_stage, hypothesis="greater",
+                         bounds=decisions.UNIT),
     ]
     per_query = {"baseline": baseline, "random": chance, "first_stage": first_stage}
     return _decide(claim, study, settings, comparisons, per_query=per_query)
@@ -97,7 +98,7 @@ def direction_effects(claim: Claim, params: DirectionEffectsParams, study: Cross
         per_query[condition.against] = reference
         comparisons.append(
             decisions.paired(settings, f"ablate {condition.label} vs {condition.against}", ablated, reference,
-                             hypothesis=condition.hypothesis, margin=condition.margin,
+                             hypothesis=condition.hypothesis, bounds=decisions.UNIT, margin=condition.margin,
                              expected_effect=condition.expected_effect, smallest_effect=condition.smallest_effect)
         )
     return _decide(claim, study, settings, comparisons, per_query=per_query)
@@ -139,7 +140,7 @@ def direction_table(claim: Claim, params: DirectionTableParams, study: CrossEnco
         cell = paper_cells.get(direction)
         hypothesis = cell.hypothesis if cell else "two-sided"
         comparisons.append(
-            decisions.paired(settings, f"ablate {label}", ablated, baseline, hypothesis=hypothesis,
+            decisions.paired(settings, f"ablate {label}", ablated, baseline, hypothesis=hypothesis, bounds=decisions.UNIT,
                              margin=params.margin if hypothesis == "equivalent" else None,
                              expected_effect=cell.expected_effect if cell else None,
                              smallest_effect=cell.smallest_effect if cell else None)

@@ -70,7 +70,8 @@ def _screen(study: CrossEncoderStudy, settings: Settings, negative: str, qids: C
             for head in range(n_heads):
                 # Per-head CIs are for display (200 resamples); the decision uses the test.
                 comparisons.append(decisions.paired(settings, f"{label} {layer}/{head}", x[:, layer, head],
-                                                    y[:, layer, head], hypothesis="greater", resamples=200))
+                                                    y[:, layer, head], hypothesis="greater", bounds=decisions.UNIT,
+                                                    resamples=200))
     corrected = decisions.correct(settings, comparisons, require="any")
     shape = (n_layers, n_heads)
     effect, significant = {}, {}
@@ -300,7 +301,7 @@ def causal_role(claim: Claim, params: CausalRoleParams, study: CrossEncoderStudy
         per_query[f"matching heads: {name}"] = matched
         per_query[f"random heads (mean of {len(null)}): {name}"] = null_mean
         comparisons.append(decisions.paired(settings, f"ablate matching heads ({name}) vs random heads", matched,
-                                            null_mean, hypothesis="less"))
+                                            null_mean, hypothesis="less", bounds=decisions.UNIT))
     return decisions.conclude(
         claim,
         study,
@@ -338,10 +339,13 @@ def _no_heads(claim: Claim, study: CrossEncoderStudy, settings: Settings, split:
 
 @MEASUREMENTS.register()
 def qk_alignment(claim: Claim, params: NoParams, study: CrossEncoderStudy, settings: Settings) -> ClaimResult:
-    """CE-9: matching heads' query-key matrices have more aligned singular vectors than others.
+    """CE-9: matching heads' query-key matrices have more aligned singular vectors than other heads
+    of the same layers.
 
     The alignment is read from the weights, so the test half's queries are not read: the heads are
-    still the selection half's, as for CE-8, CE-10 and CE-11."""
+    still the selection half's, as for CE-8, CE-10 and CE-11. Heads are compared within their layers
+    (van Elteren's stratified rank-sum test): alignment may trend with depth, and matching heads sit
+    in some layers, so against all other heads a trend alone would pass for the claim."""
     scores = study.derived("alignment", lambda: query_key.alignments(study.model.model, study.model.n_heads))
     split = query_split(study, settings)
     short = _too_few(study, split, ("easy", "hard"), ())
@@ -351,18 +355,24 @@ def qk_alignment(claim: Claim, params: NoParams, study: CrossEncoderStudy, setti
     mask = np.zeros(scores.shape, dtype=bool)
     for layer, head in heads:
         mask[layer, head] = True
-    comparison = decisions.independent(settings, "alignment: matching vs other heads", scores[mask], scores[~mask],
-                                       hypothesis="greater", unit="heads")
-    return decisions.conclude(
-        claim,
-        study,
-        settings,
-        [comparison],
-        metric="sum_k s_k u_k.v_k / sum_k s_k of W_Q W_K^T (biases excluded)",
-        decision="one-sided Mann-Whitney U, matching heads (lexical or semantic, selection half) vs all other heads",
-        corrected=False,
-        figures={"query_split": split.figure(), "alignment": {"values": scores.round(4).tolist(), "matching": mask.tolist()}},
-    )
+    layers = np.broadcast_to(np.arange(scores.shape[0])[:, None], scores.shape)
+    metric = "sum_k s_k u_k.v_k / sum_k s_k of W_Q W_K^T (biases excluded)"
+    decision = ("one-sided van Elteren stratified rank-sum test, matching heads (lexical or semantic, selection half) "
+                "vs the other heads of their layers; layers with no matching or no other head left out")
+    figures = {"query_split": split.figure(), "alignment": {"values": scores.round(4).tolist(), "matching": mask.tolist()}}
+    informative = [l for l in range(scores.shape[0]) if mask[l].any() and not mask[l].all()]
+    if not informative:
+        return claim.result(
+            study, settings, metric=metric, decision=decision, verdict=Verdict.INCONCLUSIVE,
+            reason=(f"every layer of the {len(heads)} matching head(s) has no other head, so no matching head can be "
+                    "compared with the other heads of its layer"),
+            comparisons=[], figures=figures,
+        )
+    comparison = decisions.stratified(settings, "alignment: matching vs other heads of the same layers", scores[mask],
+                                      scores[~mask], layers[mask], layers[~mask], hypothesis="greater", unit="heads",
+                                      stratum="layer")
+    return decisions.conclude(claim, study, settings, [comparison], metric=metric, decision=decision, corrected=False,
+                              figures=figures)
 
 
 @dataclass(frozen=True)
@@ -388,7 +398,7 @@ def logit_decomposition(claim: Claim, params: LogitDecompositionParams, study: C
     matched = _mean_by_query(qids, shares[:, : len(heads)].mean(axis=1))
     control = _mean_by_query(qids, shares[:, len(heads) :].mean(axis=1))
     comparison = decisions.paired(settings, "context-free share: matching vs control heads", matched, control,
-                                  hypothesis="greater")
+                                  hypothesis="greater", bounds=None)  # a share of variance, not known to stay in [0, 1]
     return decisions.conclude(
         claim,
         study,
@@ -438,7 +448,7 @@ def fallback(claim: Claim, params: FallbackParams, study: CrossEncoderStudy, set
         per_query[f"{label} mass, easy"] = easy
         per_query[f"{label} mass, relevant"] = relevant
         comparisons.append(decisions.paired(settings, f"attention to {label}: easy vs relevant", easy, relevant,
-                                            hypothesis="greater"))
+                                            hypothesis="greater", bounds=decisions.UNIT))
     return decisions.conclude(
         claim,
         study,
@@ -464,14 +474,16 @@ def aggregation(claim: Claim, params: AggregationParams, study: CrossEncoderStud
     n_layers = study.model.n_layers
     late = np.array([l / max(n_layers - 1, 1) > params.late_fraction for l in range(n_layers)])
     comparisons, per_query = [], {}
-    for name, label, hypothesis in (("cls_entropy", "[CLS] attention entropy", "greater"), ("cls_to_sep", "[CLS] attention to [SEP]", "less")):
+    # Entropy in nats has no range fixed in advance (it grows with the pair's length); a share of attention lies in [0, 1].
+    for name, label, hypothesis, bounds in (("cls_entropy", "[CLS] attention entropy", "greater", None),
+                                            ("cls_to_sep", "[CLS] attention to [SEP]", "less", decisions.UNIT)):
         by_layer = statistics[name].mean(axis=2)  # [pairs, layers], mean over heads
         later = {q: float(v) for q, v in pairs.by_query(by_layer[:, late].mean(axis=1), "relevant").items()}
         earlier = {q: float(v) for q, v in pairs.by_query(by_layer[:, ~late].mean(axis=1), "relevant").items()}
         per_query[f"{label}, late layers"] = later
         per_query[f"{label}, earlier layers"] = earlier
         comparisons.append(decisions.paired(settings, f"{label}: late vs earlier layers", later, earlier,
-                                            hypothesis=hypothesis))
+                                            hypothesis=hypothesis, bounds=bounds))
     return decisions.conclude(
         claim,
         study,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from suite.core.claims import Claim, Settings
-from suite.core.decisions import bounded_mean, conclude, paired, proportion
+from suite.core.decisions import SIGNED_UNIT, UNIT, bounded_mean, conclude, paired, proportion
 from suite.core.results import ClaimResult
 from suite.generative.analyses import (
     EMBEDDING,
@@ -88,9 +88,9 @@ def communication(claim: Claim, params: CommunicationParams, study: GenerativeSt
     p0 = params.head_p0
     comparisons = [
         paired(settings, "stage-III MLP neurons: cross-attention II+III is the largest writer group (share margin > 0)",
-               _dominance(names, shares, "cross_attention/II+III"), 0.0, hypothesis="greater"),
+               _dominance(names, shares, "cross_attention/II+III"), 0.0, hypothesis="greater", bounds=SIGNED_UNIT),
         paired(settings, "cross-attention II-III top scores: stage-I MLPs are the largest writer group (share margin > 0)",
-               _dominance(cross_names, cross_shares, "mlp/I"), 0.0, hypothesis="greater"),
+               _dominance(cross_names, cross_shares, "mlp/I"), 0.0, hypothesis="greater", bounds=SIGNED_UNIT),
         # Heads are not independent units, so this share is a description with a CI, not a test that decides.
         proportion(settings, f"cross-attention heads in every correct query's top {heads.k} (over {len(heads.heads)} heads; "
                              "description, not deciding)", in_all, p0, hypothesis="greater",
@@ -138,7 +138,7 @@ def last_layer(claim: Claim, params: LastLayerParams, study: GenerativeStudy, se
     last_share = own[:, -1]
     comparisons = [
         paired(settings, f"non-docid tokens' mean rank rises across the last layer ({L - 1})",
-               ranks.other_mean[:, L - 1], ranks.other_mean[:, L - 2], hypothesis="greater"),
+               ranks.other_mean[:, L - 1], ranks.other_mean[:, L - 2], hypothesis="greater", bounds=None),
         proportion(settings, f"queries whose top {n_docids} final tokens are >= {params.separated:g} docids",
                    separated, params.p0, hypothesis="greater"),
         bounded_mean(settings, f"last MLP: share read from the last cross-attention < {params.read_bound:g}",
@@ -146,7 +146,7 @@ def last_layer(claim: Claim, params: LastLayerParams, study: GenerativeStudy, se
     ]
     if own.shape[1] > 1:
         comparisons.append(paired(settings, "last MLP reads its own layer's cross-attention less than the other stage-III MLPs do",
-                                  last_share, np.nanmean(own[:, :-1], axis=1), hypothesis="less"))
+                                  last_share, np.nanmean(own[:, :-1], axis=1), hypothesis="less", bounds=UNIT))
     bars = [
         {"label": "docid share of the top |docids|, after the last layer", "measured": float(final.mean()),
          "ci": None, "reference": float(before.mean()), "paper": 1.0, "note": "reference: before the last layer"},

@@ -35,10 +35,16 @@ def encoder_swap(claim: Claim, params: EncoderSwapParams, study: GenerativeStudy
             if not removed:
                 missing.append(f"held-out encoder of {name} (it names no removed documents: --claims-held-out-docids)")
                 continue
+            # The paper's Table 2 asks whether the REMOVED document itself is retrieved: each query of the
+            # part is ranked by its relevant documents that this model was trained without, so a query
+            # with another relevant document, one the held-out model did learn, cannot pass on that one.
             queries = np.array([i for i, docs in enumerate(study.relevant) if docs & removed], dtype=np.int64)
-            chosen = queries[study.ranks(rows=queries) == 1]
-            hybrid = (study.ranks(rows=chosen, encoder=held.model, label=f"encoder of {name}") if len(chosen)
-                      else np.zeros(0))
+            own = [study.relevant[i] & removed for i in queries]
+            full = study.ranks(rows=queries, documents=own, label=f"removed documents of {name}")
+            kept = full == 1
+            chosen, own = queries[kept], [docs for docs, k in zip(own, kept) if k]
+            hybrid = (study.ranks(rows=chosen, encoder=held.model, documents=own,
+                                  label=f"encoder of {name}, removed documents") if len(chosen) else np.zeros(0))
             pooled.append(hybrid)
             figures.append(f"{name}: {int((hybrid == 1).sum())} of {len(chosen)} (full model {len(chosen)} of "
                            f"{len(queries)})")

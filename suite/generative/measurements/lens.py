@@ -16,7 +16,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from suite.core.claims import Claim, Settings
-from suite.core.decisions import bounded_mean, conclude, paired, proportion
+from suite.core.decisions import SIGNED_UNIT, bounded_mean, conclude, paired, proportion
 from suite.core.results import ClaimResult
 from suite.generative.analyses import (
     LensRanks,
@@ -81,13 +81,13 @@ def rank_development(claim: Claim, params: RankDevelopmentParams, study: Generat
     comparisons = [
         # The paper shows the separation but not its direction, so it is tested two-sided.
         paired(settings, f"end of stage I (layer {end_I}): mean rank of docids differs from that of other tokens",
-               ranks.docid_mean[:, end_I], ranks.other_mean[:, end_I], hypothesis="two-sided"),
-        paired(settings, "relevant document: Spearman rho(layer, log rank) < 0", rho["residual"], 0.0, hypothesis="less"),
+               ranks.docid_mean[:, end_I], ranks.other_mean[:, end_I], hypothesis="two-sided", bounds=None),
+        paired(settings, "relevant document: Spearman rho(layer, log rank) < 0", rho["residual"], 0.0, hypothesis="less", bounds=SIGNED_UNIT),
         paired(settings, f"relevant document: log rank at end of stage II (layer {end_II}) < end of stage I",
-               log_relevant[:, end_II], log_relevant[:, end_I], hypothesis="less"),
-        paired(settings, "MLP outputs: Spearman rho(layer, log rank) < 0", rho[Component.MLP], 0.0, hypothesis="less"),
+               log_relevant[:, end_II], log_relevant[:, end_I], hypothesis="less", bounds=None),
+        paired(settings, "MLP outputs: Spearman rho(layer, log rank) < 0", rho[Component.MLP], 0.0, hypothesis="less", bounds=SIGNED_UNIT),
         paired(settings, f"cross-attention outputs: Spearman rho(layer, log rank) within ±{margin:g} of 0",
-               rho[Component.CROSS_ATTENTION], 0.0, hypothesis="equivalent", margin=margin),
+               rho[Component.CROSS_ATTENTION], 0.0, hypothesis="equivalent", margin=margin, bounds=SIGNED_UNIT),
     ]
     figure = {
         "layers": study.n_layers, "over": ranks.over, "n": int(len(rows)), "stages": stage_boundaries(study),
@@ -273,9 +273,9 @@ def query_expansion(claim: Claim, params: QueryExpansionParams, study: Generativ
                           for ids, j in zip(per_query_promoted, other)])
     comparisons = [
         paired(settings, "cosine to the query: promoted tokens > random tokens", promoted_cos, random_cos,
-               hypothesis="greater"),
+               hypothesis="greater", bounds=SIGNED_UNIT),
         paired(settings, "promoted tokens: cosine to their own query > to another query", promoted_cos, other_cos,
-               hypothesis="greater"),
+               hypothesis="greater", bounds=SIGNED_UNIT),
     ]
     examples = []
     norms = np.linalg.norm(heads, axis=-1)  # [n, |II|, H]

@@ -15,7 +15,7 @@ import numpy as np
 
 from suite.core import stats
 from suite.core.claims import Claim, Settings
-from suite.core.decisions import conclude, mcnemar, proportion
+from suite.core.decisions import conclude, mcnemar, mcnemar_against_each, proportion
 from suite.core.results import ClaimResult
 from suite.generative.interventions import Component, Patch, layer_label
 from suite.generative.measurements import MEASUREMENTS
@@ -88,6 +88,13 @@ class StageTableParams:
     order: tuple[Order, ...]
     cells: tuple[Cell, ...]
 
+    def __post_init__(self) -> None:
+        # Overlapping roles would let one true share between the bounds be SUPPORTED as removable in
+        # one cell and as crucial in another.
+        if self.removable_below > self.crucial_above:
+            raise ValueError(f"removable_below ({self.removable_below:g}) exceeds crucial_above ({self.crucial_above:g}): "
+                             "the roles overlap, so a share between them could be shown both removable and crucial")
+
 
 @MEASUREMENTS.register(StageTableParams)
 def stage_table(claim: Claim, params: StageTableParams, study: GenerativeStudy, settings: Settings) -> ClaimResult:
@@ -153,7 +160,7 @@ class SingleLayersParams:
     boundary: float  # "did not observe a drop": the worst single layer stays below it
     expected_single: float  # the true share at which the worst-layer tests' power is taken
     method: MethodName
-    crucial_stages: tuple[str, ...]  # "component:stage" cells whose whole stage must beat its worst layer
+    crucial_stages: tuple[str, ...]  # "component:stage" cells whose whole stage must beat each of its layers
 
 
 @MEASUREMENTS.register(SingleLayersParams)
@@ -187,12 +194,13 @@ def single_layers(claim: Claim, params: SingleLayersParams, study: GenerativeStu
     for spec in params.crucial_stages:
         component, stage = spec.split(":")
         whole = stage_cell(study, component, stage, method)
-        layers = list(study.stages[stage])
-        inside = per_layer[component][layers]
-        worst = layers[int(np.argmax(inside.mean(axis=1)))]
+        layers = study.stages[stage]
         stage_shares[spec] = float(whole.mean())
-        comparisons.append(mcnemar(settings, f"{COMPONENT_NAMES[component]} stage {stage} whole > its worst layer ({worst})",
-                                   whole, per_layer[component][worst], hypothesis="greater"))
+        # Against EACH layer of the stage, not the worst one the data pick: supported if the whole stage
+        # beats every layer (the largest p), contradicted if any layer beats it (Bonferroni over the layers).
+        comparisons.append(mcnemar_against_each(
+            settings, f"{COMPONENT_NAMES[component]} stage {stage} whole > each of its layers ({layer_label(layers)})",
+            whole, {f"layer {layer}": per_layer[component][layer] for layer in layers}, hypothesis="greater"))
     figure = {"title": f"Share of correct queries leaving rank 1, one layer {method}-patched at a time",
               "layers": study.n_layers, "series": {COMPONENT_NAMES[c]: v for c, v in shares.items()},
               "boundary": boundary, "whole_stage": stage_shares, "stages": stage_boundaries(study), "n": int(len(rows)),

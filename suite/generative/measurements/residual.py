@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from suite.core.claims import Claim, Settings
-from suite.core.decisions import conclude, paired
+from suite.core.decisions import SIGNED_UNIT, conclude, paired
 from suite.core.results import ClaimResult
 from suite.generative.analyses import (
     contribution_ratios,
@@ -57,21 +57,21 @@ def contributions(claim: Claim, params: ContributionsParams, study: GenerativeSt
     III_cut = III[:-1] if params.exclude_last_layer and len(III) > 1 else III
     mlp, cross, self_ = (ratios[c] for c in (Component.MLP, Component.CROSS_ATTENTION, Component.SELF_ATTENTION))
     comparisons = [
-        paired(settings, "stage I: MLP ratio > cross-attention ratio", _mean(mlp, I), _mean(cross, I), hypothesis="greater"),
-        paired(settings, "stage I: MLP ratio > self-attention ratio", _mean(mlp, I), _mean(self_, I), hypothesis="greater"),
-        paired(settings, "cross-attention ratio: stage II > stage I", _mean(cross, II), _mean(cross, I), hypothesis="greater"),
-        paired(settings, "cross-attention ratio: stage II > stage III", _mean(cross, II), _mean(cross, III), hypothesis="greater"),
-        paired(settings, "stage III: MLP ratio > cross-attention ratio", _mean(mlp, III), _mean(cross, III), hypothesis="greater"),
-        paired(settings, "stage III: MLP ratio > self-attention ratio", _mean(mlp, III), _mean(self_, III), hypothesis="greater"),
+        paired(settings, "stage I: MLP ratio > cross-attention ratio", _mean(mlp, I), _mean(cross, I), hypothesis="greater", bounds=None),
+        paired(settings, "stage I: MLP ratio > self-attention ratio", _mean(mlp, I), _mean(self_, I), hypothesis="greater", bounds=None),
+        paired(settings, "cross-attention ratio: stage II > stage I", _mean(cross, II), _mean(cross, I), hypothesis="greater", bounds=None),
+        paired(settings, "cross-attention ratio: stage II > stage III", _mean(cross, II), _mean(cross, III), hypothesis="greater", bounds=None),
+        paired(settings, "stage III: MLP ratio > cross-attention ratio", _mean(mlp, III), _mean(cross, III), hypothesis="greater", bounds=None),
+        paired(settings, "stage III: MLP ratio > self-attention ratio", _mean(mlp, III), _mean(self_, III), hypothesis="greater", bounds=None),
     ]
     for c in Component:
         comparisons.append(paired(settings, f"stage III (w/o last layer): cos({NAMES[c]}, residual) < 0",
-                                  _mean(cosines[c], III_cut), 0.0, hypothesis="less"))
+                                  _mean(cosines[c], III_cut), 0.0, hypothesis="less", bounds=SIGNED_UNIT))
     threshold = params.stage_cosine_threshold
     primed = stage_cosines(passed, I, III_cut)
     for c in Component:
         comparisons.append(paired(settings, f"stage III (w/o last layer): cos({NAMES[c]}, stage-I MLP sum) < {threshold}",
-                                  np.nanmean(primed[c], axis=1), threshold, hypothesis="less"))
+                                  np.nanmean(primed[c], axis=1), threshold, hypothesis="less", bounds=SIGNED_UNIT))
     figure = {
         "layers": study.n_layers,
         "ratios": _profile(ratios),
