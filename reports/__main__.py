@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from reports.page import write_report
+from suite.core.caching import describe_os_error
 from suite.core.runs import RunFormatError, latest_run, load_run
 
 
@@ -33,8 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     except RunFormatError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # unreadable: no permission, a folder, a disk error
+        print(f"error: cannot read {path}: {describe_os_error(error)}", file=sys.stderr)
+        return 2
     output = args.output if args.output is not None else path.with_suffix(".html")
-    print(write_report(run, output))
+    try:
+        written = write_report(run, output)
+    except OSError as error:  # a read-only folder, a full disk, no permission
+        print(f"error: cannot write the report to {output}: {describe_os_error(error)}", file=sys.stderr)
+        return 1
+    print(written)
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from reports.formatting import esc
+from reports.formatting import Html
 
 # Categorical colours: one blue for "the heads the claim is about" (matching, lexical,
 # relevant pairs), a warm orange for the second kind (semantic heads, hard negatives) and
@@ -96,7 +96,7 @@ def quantile(values: list[float], q: float) -> float:
 
 def dash_attr(pattern: str) -> str:
     """A ``stroke-dasharray`` attribute for ``pattern``; nothing for a solid line."""
-    return f' stroke-dasharray="{pattern}"' if pattern else ""
+    return Html(' stroke-dasharray="{0}"').format(pattern) if pattern else ""
 
 
 def hatch(x: float, y: float, w: float, h: float) -> str:
@@ -105,10 +105,12 @@ def hatch(x: float, y: float, w: float, h: float) -> str:
     for t in range(-int(h), int(w), 7):
         low, high = max(0.0, -t), min(h, w - t)
         if low < high:
-            lines.append(f"M{x + t + low:.1f} {y + h - low:.1f}L{x + t + high:.1f} {y + h - high:.1f}")
-    return (f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="3" fill="{HATCH_FILL}"/>'
-            f'<path d="{"".join(lines)}" stroke="#c3c9d0" stroke-width="1.5" fill="none"/>')
-
+            lines.append(
+                Html("M{0:.1f} {1:.1f}L{2:.1f} {3:.1f}").format(x + t + low, y + h - low, x + t + high, y + h - high)
+            )
+    return Html('<rect x="{0}" y="{1}" width="{2}" height="{3}" rx="3" fill="{4}"/>').format(
+        x, y, w, h, HATCH_FILL
+    ) + Html('<path d="{0}" stroke="#c3c9d0" stroke-width="1.5" fill="none"/>').format(Html("").join(lines))
 
 
 def box_svg(groups: list[tuple[str, list[float], str]], axis: str, low: float, high: float) -> str:
@@ -121,34 +123,67 @@ def box_svg(groups: list[tuple[str, list[float], str]], axis: str, low: float, h
         return top + plot_h * (end - value) / (end - start)
 
     svg = [
-        f'<svg class="heatmap chart box" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="{esc(axis)} by group">'
+        (
+            Html('<svg class="heatmap chart box" viewBox="0 0 {0} {1}" width="{2}" height="{3}" role="img" ').format(
+                width, height, width, height
+            )
+            + Html('aria-label="{0} by group">').format(axis)
+        )
     ]
     for tick in ticks:
-        svg.append(f'<line x1="{left}" y1="{y(tick)}" x2="{width - 8}" y2="{y(tick)}" class="grid"/>')
-        svg.append(f'<text class="tick" x="{left - 6}" y="{y(tick) + 3.5}" text-anchor="end">{tick:.{decimals}f}</text>')
+        svg.append(
+            Html('<line x1="{0}" y1="{1}" x2="{2}" y2="{3}" class="grid"/>').format(left, y(tick), width - 8, y(tick))
+        )
+        svg.append(
+            Html('<text class="tick" x="{0}" y="{1}" text-anchor="end">{2:.{3}f}</text>').format(
+                left - 6, y(tick) + 3.5, tick, decimals
+            )
+        )
     if start < 0 < end:
-        svg.append(f'<line x1="{left}" y1="{y(0)}" x2="{width - 8}" y2="{y(0)}" class="zero"/>')
+        svg.append(Html('<line x1="{0}" y1="{1}" x2="{2}" y2="{3}" class="zero"/>').format(left, y(0), width - 8, y(0)))
     middle = top + plot_h / 2
-    svg.append(f'<text class="axis" x="12" y="{middle}" text-anchor="middle" transform="rotate(-90 12 {middle})">{esc(axis)}</text>')
+    svg.append(
+        Html('<text class="axis" x="12" y="{0}" text-anchor="middle" transform="rotate(-90 12 {1})">{2}</text>').format(
+            middle, middle, axis
+        )
+    )
     for g, (name, values, colour) in enumerate(groups):
         cx = left + col * g + col / 2
         if values:
             q1, q2, q3 = (quantile(values, q) for q in (0.25, 0.5, 0.75))
             spread = 26 if len(values) > 40 else 18
-            dots = "".join(
-                f'<circle cx="{cx + ((k * 0.618034) % 1 - 0.5) * spread * 2:.1f}" cy="{y(v):.1f}" r="2.6" '
-                f'fill="{colour}" fill-opacity="{0.45 if len(values) > 40 else 0.75}"/>'
+            dots = Html("").join(
+                (
+                    Html('<circle cx="{0:.1f}" cy="{1:.1f}" r="2.6" ').format(
+                        cx + ((k * 0.618034) % 1 - 0.5) * spread * 2, y(v)
+                    )
+                    + Html('fill="{0}" fill-opacity="{1}"/>').format(colour, 0.45 if len(values) > 40 else 0.75)
+                )
                 for k, v in enumerate(values)
             )
             svg.append(
-                f'<g><title>{esc(f"{name}: n = {len(values)}, median {q2:.3f}, quartiles {q1:.3f} to {q3:.3f}")}</title>'
-                f'<rect x="{cx - 30}" y="{y(q3)}" width="60" height="{max(y(q1) - y(q3), 1)}" fill="#ffffff" '
-                f'fill-opacity="0.55" stroke="{OUTLINE}" stroke-width="1"/>{dots}'
-                f'<line x1="{cx - 30}" y1="{y(q2)}" x2="{cx + 30}" y2="{y(q2)}" stroke="{OUTLINE}" stroke-width="2.2"/></g>'
+                Html("<g><title>{0}</title>").format(
+                    Html("{0}: n = {1}, median {2:.3f}, quartiles {3:.3f} to {4:.3f}").format(
+                        name, len(values), q2, q1, q3
+                    )
+                )
+                + Html('<rect x="{0}" y="{1}" width="60" height="{2}" fill="#ffffff" ').format(
+                    cx - 30, y(q3), max(y(q1) - y(q3), 1)
+                )
+                + Html('fill-opacity="0.55" stroke="{0}" stroke-width="1"/>{1}').format(OUTLINE, dots)
+                + Html('<line x1="{0}" y1="{1}" x2="{2}" y2="{3}" stroke="{4}" stroke-width="2.2"/></g>').format(
+                    cx - 30, y(q2), cx + 30, y(q2), OUTLINE
+                )
             )
-        svg.append(f'<text class="glabel" x="{cx}" y="{top + plot_h + 18}" text-anchor="middle" fill="{colour}">{esc(name)}</text>')
-        svg.append(f'<text class="tick" x="{cx}" y="{top + plot_h + 33}" text-anchor="middle">n = {len(values)}</text>')
-    svg.append("</svg>")
-    return "".join(svg)
-
+        svg.append(
+            Html('<text class="glabel" x="{0}" y="{1}" text-anchor="middle" fill="{2}">{3}</text>').format(
+                cx, top + plot_h + 18, colour, name
+            )
+        )
+        svg.append(
+            Html('<text class="tick" x="{0}" y="{1}" text-anchor="middle">n = {2}</text>').format(
+                cx, top + plot_h + 33, len(values)
+            )
+        )
+    svg.append(Html("</svg>"))
+    return Html("").join(svg)

@@ -1,11 +1,12 @@
 """Figures of the report, drawn by kind as inline SVG.
 
 :data:`FIGURE_RENDERERS` maps a kind (a key of a claim's ``figures``) to
-``render(data, context) -> html``; adding a kind is one function in the module of its wing::
+``render(data, context) -> Html``; adding a kind is one function in the module of its wing,
+building its HTML with :class:`~reports.formatting.Html` so that the data is escaped::
 
     @figure_renderer("my_kind")
     def _my_kind(data, context):
-        return "<figure>...</figure>"
+        return Html("<figure>{0}</figure>").format(data["label"])
 
 Importing this package imports every wing's module, which registers its kinds.
 """

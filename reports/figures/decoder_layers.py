@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from reports.formatting import esc, finite_real, non_negative_int, num
+from reports.formatting import Html, finite_real, non_negative_int, num
 from reports.svg import BLUE, EXTRA_COLOURS, GREY, ORANGE, OUTLINE, axis_ticks, dash_attr, label_step
 
 # One colour per decoder component in every GR figure (MLP blue, cross-attention orange,
@@ -26,7 +26,7 @@ Style = tuple[str, str, str]  # colour, dash pattern, label
 
 
 def component_key(name: Any) -> str:
-    """"Cross-attention", "cross attention" and "cross_attention" all as ``cross_attention``."""
+    """ "Cross-attention", "cross attention" and "cross_attention" all as ``cross_attention``."""
     return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
 
 
@@ -70,8 +70,9 @@ def decoder_depth(data: dict[str, Any], *fields: str) -> int:
     raise ValueError("no layer count and no values per layer")
 
 
-def series_by_layer(data: dict[str, Any], field: str, layers: int, at: list[int] | None = None,
-            required: bool = True) -> dict[str, Points]:
+def series_by_layer(
+    data: dict[str, Any], field: str, layers: int, at: list[int] | None = None, required: bool = True
+) -> dict[str, Points]:
     """``data[field]`` = ``{name: [value per layer]}`` as ``{name: [(layer, value or None)]}``;
     ``at`` names the layers when the values cover only some."""
     value = data.get(field)
@@ -113,8 +114,11 @@ def read_stages(value: Any, layers: int) -> tuple[dict[str, list[int]] | None, d
     if not isinstance(value, dict):
         raise ValueError("stages is not a mapping")
     why = value.get("data_driven_error")
-    return (_stage_sets(value.get("paper"), layers, "paper stages"),
-            _stage_sets(value.get("data_driven"), layers, "data-driven stages"), str(why) if why else None)
+    return (
+        _stage_sets(value.get("paper"), layers, "paper stages"),
+        _stage_sets(value.get("data_driven"), layers, "data-driven stages"),
+        str(why) if why else None,
+    )
 
 
 def _span(layers: list[int]) -> str:
@@ -122,13 +126,17 @@ def _span(layers: list[int]) -> str:
     if not layers:
         return "none"
     if len(layers) > 1 and layers == list(range(layers[0], layers[-1] + 1)):
-        return f"{layers[0]}-{layers[-1]}"
-    return ",".join(map(str, layers))
+        return Html("{0}-{1}").format(layers[0], layers[-1])
+    return Html(",").join(map(str, layers))
 
 
 def stage_text(stages: dict[str, list[int]] | None) -> str:
     """Stages as "I 0-3, II 4-8, III 9-11"."""
-    return ", ".join(f"{name} {_span(members)}" for name, members in stages.items()) if stages else "—"
+    return (
+        Html(", ").join(Html("{0} {1}").format(name, _span(members)) for name, members in stages.items())
+        if stages
+        else "—"
+    )
 
 
 def _boundaries(stages: dict[str, list[int]] | None) -> list[int]:
@@ -136,31 +144,37 @@ def _boundaries(stages: dict[str, list[int]] | None) -> list[int]:
     return sorted({m[0] for m in (stages or {}).values() if m and m[0] > 0})
 
 
-def stage_words(paper: dict[str, list[int]] | None, data: dict[str, list[int]] | None, why: str | None,
-                 drawn: bool = True) -> str:
+def stage_words(
+    paper: dict[str, list[int]] | None, data: dict[str, list[int]] | None, why: str | None, drawn: bool = True
+) -> str:
     """A caption sentence naming the paper's and the data-driven stages (and how the chart marks them when ``drawn``)."""
-    words = f"Stages as the paper's mapped to this depth: {esc(stage_text(paper))}" if paper else "No stages recorded"
+    words = (
+        Html("Stages as the paper's mapped to this depth: {0}").format(stage_text(paper))
+        if paper
+        else "No stages recorded"
+    )
     words += " (stage II shaded)" if paper and drawn else ""
     if data:
-        words += f"; data-driven from the contribution profile: {esc(stage_text(data))}"
+        words += Html("; data-driven from the contribution profile: {0}").format(stage_text(data))
         words += " (dashed: where they begin)" if drawn else ""
     elif why:
-        words += f"; no data-driven stages ({esc(why)})"
+        words += Html("; no data-driven stages ({0})").format(why)
     return words + "."
 
 
 def _power(exponent: int) -> str:
     """A log-axis tick label: 1 to 100 000 written out, other powers of ten as 1eN."""
-    return f"{10 ** exponent:,}".replace(",", " ") if 0 <= exponent <= 5 else f"1e{exponent}"
+    return (
+        Html("{0:,}").format(10**exponent).replace(",", " ") if 0 <= exponent <= 5 else Html("1e{0}").format(exponent)
+    )
 
 
 def key_line(style: Style) -> str:
     """A legend entry: a short line in the series' colour and dash, then its label."""
     colour, dash, label = style
-    return (
-        f'<span class="line-key"><svg width="28" height="10" aria-hidden="true"><line x1="1" y1="5" x2="27" y2="5" '
-        f'stroke="{colour}" stroke-width="2.4"{dash_attr(dash)}/></svg>{esc(label)}</span>'
-    )
+    return Html(
+        '<span class="line-key"><svg width="28" height="10" aria-hidden="true"><line x1="1" y1="5" x2="27" y2="5" '
+    ) + Html('stroke="{0}" stroke-width="2.4"{1}/></svg>{2}</span>').format(colour, dash_attr(dash), label)
 
 
 def layer_chart(
@@ -200,7 +214,7 @@ def layer_chart(
             low = min(drawn + ([floor] if floor is not None else []), default=0.0)
             high = max(drawn + ([floor] if floor is not None else []), default=1.0)
         start, end, values, decimals = axis_ticks(low, high, 4)
-        ticks = [(t, f"{t:.{decimals}f}") for t in values]
+        ticks = [(t, Html("{0:.{1}f}").format(t, decimals)) for t in values]
 
     def x(layer: float) -> float:
         return left + plot_w * (layer + 0.5) / layers
@@ -213,40 +227,78 @@ def layer_chart(
         return top + plot_h * (end - position) / (end - start)
 
     svg = [
-        f'<svg class="heatmap chart layers" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="{esc(title or y_label)} by layer">'
+        (
+            Html('<svg class="heatmap chart layers" viewBox="0 0 {0} {1}" width="{2}" height="{3}" role="img" ').format(
+                width, height, width, height
+            )
+            + Html('aria-label="{0} by layer">').format(title or y_label)
+        )
     ]
     for name, members in (paper or {}).items():
         if not members:
             continue
         a, b = edge(members[0]), edge(members[-1] + 1)
         if name == "II":
-            svg.append(f'<rect x="{a:.1f}" y="{top}" width="{b - a:.1f}" height="{plot_h}" fill="#f1f3f5"/>')
-        svg.append(f'<text class="stage" x="{(a + b) / 2:.1f}" y="{top - 8}" text-anchor="middle">{esc(name)}</text>')
+            svg.append(
+                Html('<rect x="{0:.1f}" y="{1}" width="{2:.1f}" height="{3}" fill="#f1f3f5"/>').format(
+                    a, top, b - a, plot_h
+                )
+            )
+        svg.append(
+            Html('<text class="stage" x="{0:.1f}" y="{1}" text-anchor="middle">{2}</text>').format(
+                (a + b) / 2, top - 8, name
+            )
+        )
     for tick, text in ticks:
         position = top + plot_h * (end - tick) / (end - start)
-        svg.append(f'<line x1="{left}" y1="{position:.1f}" x2="{left + plot_w}" y2="{position:.1f}" class="grid"/>')
-        svg.append(f'<text class="tick" x="{left - 6}" y="{position + 3.5:.1f}" text-anchor="end">{esc(text)}</text>')
+        svg.append(
+            Html('<line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{3:.1f}" class="grid"/>').format(
+                left, position, left + plot_w, position
+            )
+        )
+        svg.append(
+            Html('<text class="tick" x="{0}" y="{1:.1f}" text-anchor="end">{2}</text>').format(
+                left - 6, position + 3.5, text
+            )
+        )
     for boundary in _boundaries(paper):
-        svg.append(f'<line x1="{edge(boundary):.1f}" y1="{top}" x2="{edge(boundary):.1f}" y2="{top + plot_h}" stroke="#c9d1d9"/>')
+        svg.append(
+            Html('<line x1="{0:.1f}" y1="{1}" x2="{2:.1f}" y2="{3}" stroke="#c9d1d9"/>').format(
+                edge(boundary), top, edge(boundary), top + plot_h
+            )
+        )
     for boundary in _boundaries(data):
         svg.append(
-            f'<g><title>{esc(f"data-driven stage boundary: a stage begins at layer {boundary}")}</title>'
-            f'<line x1="{edge(boundary):.1f}" y1="{top}" x2="{edge(boundary):.1f}" y2="{top + plot_h}" stroke="#59636e" '
-            'stroke-width="1.3" stroke-dasharray="4 3"/></g>'
+            Html("<g><title>{0}</title>").format(
+                Html("data-driven stage boundary: a stage begins at layer {0}").format(boundary)
+            )
+            + Html('<line x1="{0:.1f}" y1="{1}" x2="{2:.1f}" y2="{3}" stroke="#59636e" ').format(
+                edge(boundary), top, edge(boundary), top + plot_h
+            )
+            + Html('stroke-width="1.3" stroke-dasharray="4 3"/></g>')
         )
     if not log and start < 0 < end:
-        svg.append(f'<line x1="{left}" y1="{y(0.0):.1f}" x2="{left + plot_w}" y2="{y(0.0):.1f}" class="zero"/>')
+        svg.append(
+            Html('<line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{3:.1f}" class="zero"/>').format(
+                left, y(0.0), left + plot_w, y(0.0)
+            )
+        )
     for value, label, colour, dash in lines:
         svg.append(
-            f'<g><title>{esc(f"{label}: {value:g}")}</title><line x1="{left}" y1="{y(value):.1f}" x2="{left + plot_w}" '
-            f'y2="{y(value):.1f}" stroke="{colour}" stroke-width="1.5"{dash_attr(dash)}/></g>'
+            Html('<g><title>{0}</title><line x1="{1}" y1="{2:.1f}" x2="{3}" ').format(
+                Html("{0}: {1:g}").format(label, value), left, y(value), left + plot_w
+            )
+            + Html('y2="{0:.1f}" stroke="{1}" stroke-width="1.5"{2}/></g>').format(y(value), colour, dash_attr(dash))
         )
     for first, last, value, colour, label in segments:
         svg.append(
-            f'<g><title>{esc(f"{label}: {value:.3f}")}</title><line x1="{edge(first) + 2:.1f}" y1="{y(value):.1f}" '
-            f'x2="{edge(last + 1) - 2:.1f}" y2="{y(value):.1f}" stroke="{colour}" stroke-width="5" stroke-opacity="0.45" '
-            'stroke-linecap="round"/></g>'
+            Html('<g><title>{0}</title><line x1="{1:.1f}" y1="{2:.1f}" ').format(
+                Html("{0}: {1:.3f}").format(label, value), edge(first) + 2, y(value)
+            )
+            + Html('x2="{0:.1f}" y2="{1:.1f}" stroke="{2}" stroke-width="5" stroke-opacity="0.45" ').format(
+                edge(last + 1) - 2, y(value), colour
+            )
+            + Html('stroke-linecap="round"/></g>')
         )
     radius = 3 if layers <= 12 else 2.3
     for name, points in series.items():
@@ -257,46 +309,72 @@ def layer_chart(
             if value is None or (log and value <= 0):
                 runs.append([])
                 continue
-            runs[-1].append(f"{x(layer):.1f},{y(value):.1f}")
+            runs[-1].append(Html("{0:.1f},{1:.1f}").format(x(layer), y(value)))
             dots.append(
-                f'<circle cx="{x(layer):.1f}" cy="{y(value):.1f}" r="{radius}" fill="{colour}">'
-                f"<title>{esc(f'{label}, layer {layer}: {value:.4g}')}</title></circle>"
+                Html('<circle cx="{0:.1f}" cy="{1:.1f}" r="{2}" fill="{3}">').format(x(layer), y(value), radius, colour)
+                + Html("<title>{0}</title></circle>").format(
+                    Html("{0}, layer {1}: {2:.4g}").format(label, layer, value)
+                )
             )
         for run in runs:
             if len(run) > 1:
                 svg.append(
-                    f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" stroke-width="2"{dash_attr(dash)} '
-                    'stroke-linejoin="round"/>'
+                    Html('<polyline points="{0}" fill="none" stroke="{1}" stroke-width="2"{2} ').format(
+                        Html(" ").join(run), colour, dash_attr(dash)
+                    )
+                    + Html('stroke-linejoin="round"/>')
                 )
         svg.extend(dots)
     if not drawn:
-        svg.append(f'<text class="tick" x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle">no values</text>')
+        svg.append(
+            Html('<text class="tick" x="{0}" y="{1}" text-anchor="middle">no values</text>').format(
+                left + plot_w / 2, top + plot_h / 2
+            )
+        )
     step = label_step(layers, plot_w / layers)
     for layer in range(0, layers, step):
-        svg.append(f'<text class="tick" x="{x(layer):.1f}" y="{top + plot_h + 15}" text-anchor="middle">{layer}</text>')
-    svg.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" class="base"/>')
-    svg.append(f'<text class="axis" x="{left + plot_w / 2}" y="{top + plot_h + 34}" text-anchor="middle">decoder layer →</text>')
+        svg.append(
+            Html('<text class="tick" x="{0:.1f}" y="{1}" text-anchor="middle">{2}</text>').format(
+                x(layer), top + plot_h + 15, layer
+            )
+        )
+    svg.append(
+        Html('<line x1="{0}" y1="{1}" x2="{2}" y2="{3}" class="base"/>').format(
+            left, top + plot_h, left + plot_w, top + plot_h
+        )
+    )
+    svg.append(
+        Html('<text class="axis" x="{0}" y="{1}" text-anchor="middle">decoder layer →</text>').format(
+            left + plot_w / 2, top + plot_h + 34
+        )
+    )
     middle = top + plot_h / 2
     svg.append(
-        f'<text class="axis" x="13" y="{middle}" text-anchor="middle" transform="rotate(-90 13 {middle})">'
-        f'{esc(y_label)}{" (log)" if log else ""}</text>'
+        Html('<text class="axis" x="13" y="{0}" text-anchor="middle" transform="rotate(-90 13 {1})">').format(
+            middle, middle
+        )
+        + Html("{0}{1}</text>").format(y_label, " (log)" if log else "")
     )
-    svg.append("</svg>")
-    heading = f'<div class="panel-title">{esc(title)}</div>' if title else ""
-    return f'<div class="panel-wide">{heading}{"".join(svg)}</div>'
+    svg.append(Html("</svg>"))
+    heading = Html('<div class="panel-title">{0}</div>').format(title) if title else ""
+    return Html('<div class="panel-wide">{0}{1}</div>').format(heading, Html("").join(svg))
 
 
 def series_table(columns: list[tuple[str, dict[str, Points]]], layers: int, digits: int = 4) -> str:
     """Numbers by layer: one column per (panel, series), blank where a series has no value at a layer."""
-    head = "".join(f'<th class="num">{esc(panel)}<br>{esc(name)}</th>' for panel, group in columns for name in group)
+    head = Html("").join(
+        Html('<th class="num">{0}<br>{1}</th>').format(panel, name) for panel, group in columns for name in group
+    )
     lookup = [dict(points) for _, group in columns for points in group.values()]
-    body = "".join(
-        f"<tr><th>{layer}</th>"
-        + "".join(f'<td class="num">{num(values[layer], digits) if layer in values else ""}</td>' for values in lookup)
-        + "</tr>"
+    body = Html("").join(
+        Html("<tr><th>{0}</th>").format(layer)
+        + Html("").join(
+            Html('<td class="num">{0}</td>').format(num(values[layer], digits) if layer in values else "")
+            for values in lookup
+        )
+        + Html("</tr>")
         for layer in range(layers)
     )
-    return (
-        f'<div class="scroll"><table class="small grid-table"><thead><tr><th>layer</th>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table></div>"
-    )
+    return Html('<div class="scroll"><table class="small grid-table"><thead><tr><th>layer</th>{0}</tr></thead>').format(
+        head
+    ) + Html("<tbody>{0}</tbody></table></div>").format(body)

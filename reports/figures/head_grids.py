@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reports.formatting import esc, finite_float, num
+from reports.formatting import Html, escape, finite_float, num
 from reports.svg import OUTLINE, diverging, label_step
 
 
@@ -42,7 +42,7 @@ def head_list(value: Any, name: str) -> list[tuple[int, int]]:
 
 def head_label(head: tuple[int, int]) -> str:
     """A head as "layer/head", as the captions and tooltips name it."""
-    return f"{head[0]}/{head[1]}"
+    return Html("{0}/{1}").format(head[0], head[1])
 
 
 def head_grid_svg(
@@ -68,24 +68,40 @@ def head_grid_svg(
     width, height = left + n_cols * cw + 6, top + n_rows * ch + 6
     head_step, layer_step = label_step(n_cols, cw), label_step(n_rows, ch)
     svg = [
-        f'<svg class="heatmap heads" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="{esc(label or title or "layer by head grid")}; rows layers, columns heads">'
+        (
+            Html('<svg class="heatmap heads" viewBox="0 0 {0} {1}" width="{2}" height="{3}" role="img" ').format(
+                width, height, width, height
+            )
+            + Html('aria-label="{0}; rows layers, columns heads">').format(label or title or "layer by head grid")
+        )
     ]
     if title:
-        svg.append(f'<text class="ptitle" x="{left}" y="15">{esc(title)}</text>')
-    svg.append(f'<text class="axis" x="{left + n_cols * cw / 2}" y="{top - 22}" text-anchor="middle">head →</text>')
+        svg.append(Html('<text class="ptitle" x="{0}" y="15">{1}</text>').format(left, title))
+    svg.append(
+        Html('<text class="axis" x="{0}" y="{1}" text-anchor="middle">head →</text>').format(
+            left + n_cols * cw / 2, top - 22
+        )
+    )
     middle = top + n_rows * ch / 2
     svg.append(
-        f'<text class="axis" x="14" y="{middle}" text-anchor="middle" transform="rotate(-90 14 {middle})">← layer</text>'
+        Html(
+            '<text class="axis" x="14" y="{0}" text-anchor="middle" transform="rotate(-90 14 {1})">← layer</text>'
+        ).format(middle, middle)
     )
     for j in range(0, n_cols, head_step):
-        svg.append(f'<text class="tick" x="{left + j * cw + cw / 2}" y="{top - 6}" text-anchor="middle">{j}</text>')
+        svg.append(
+            Html('<text class="tick" x="{0}" y="{1}" text-anchor="middle">{2}</text>').format(
+                left + j * cw + cw / 2, top - 6, j
+            )
+        )
     star_size = min(13, ch - 1, cw - 1)
     outlines = []
     for i in range(n_rows):
         if i % layer_step == 0:
             svg.append(
-                f'<text class="tick" x="{left - 6}" y="{top + i * ch + ch / 2 + 3.5}" text-anchor="end">{i}</text>'
+                Html('<text class="tick" x="{0}" y="{1}" text-anchor="end">{2}</text>').format(
+                    left - 6, top + i * ch + ch / 2 + 3.5, i
+                )
             )
         for j in range(n_cols):
             fill, ink = colour(i, j)
@@ -94,57 +110,64 @@ def head_grid_svg(
             inner = ""
             text = texts[i][j] if texts is not None else (mark if is_marked else "")
             if text and star_size >= 8:
-                inner = (
-                    f'<text class="{"star" if text == mark else "cnt"}" x="{x + cw / 2}" y="{y + ch / 2 + star_size * 0.36}" text-anchor="middle" '
-                    f'fill="{ink}" style="font-size:{star_size}px">{esc(text)}</text>'
-                )
+                inner = Html('<text class="{0}" x="{1}" y="{2}" text-anchor="middle" ').format(
+                    "star" if text == mark else "cnt", x + cw / 2, y + ch / 2 + star_size * 0.36
+                ) + Html('fill="{0}" style="font-size:{1}px">{2}</text>').format(ink, star_size, text)
             svg.append(
-                f"<g><title>{esc(tip(i, j))}</title>"
-                f'<rect x="{x + 0.5}" y="{y + 0.5}" width="{cw - 1}" height="{ch - 1}" rx="2" fill="{fill}"/>{inner}</g>'
+                Html("<g><title>{0}</title>").format(tip(i, j))
+                + Html('<rect x="{0}" y="{1}" width="{2}" height="{3}" rx="2" fill="{4}"/>{5}</g>').format(
+                    x + 0.5, y + 0.5, cw - 1, ch - 1, fill, inner
+                )
             )
             if is_marked:
                 outlines.append(
-                    f'<rect x="{x + 1}" y="{y + 1}" width="{cw - 2}" height="{ch - 2}" rx="2" fill="none" '
-                    f'stroke="{OUTLINE}" stroke-width="1.6" pointer-events="none"/>'
+                    Html('<rect x="{0}" y="{1}" width="{2}" height="{3}" rx="2" fill="none" ').format(
+                        x + 1, y + 1, cw - 2, ch - 2
+                    )
+                    + Html('stroke="{0}" stroke-width="1.6" pointer-events="none"/>').format(OUTLINE)
                 )
     svg.extend(outlines)
-    svg.append("</svg>")
-    return "".join(svg)
+    svg.append(Html("</svg>"))
+    return Html("").join(svg)
 
 
 def diverging_legend(scale: float, label: str) -> str:
     """Swatches of the diverging scale from -``scale`` to +``scale``, after ``label`` (HTML)."""
     steps = [-1.0, -0.5, 0.0, 0.5, 1.0]
-    swatches = "".join(
-        f'<span class="swatch" style="background:{diverging(s * scale, scale)[0]}"></span>'
-        f'<span class="tick">{num(s * scale, 2, signed=True) if s else "0"}</span>'
+    swatches = Html("").join(
+        (
+            Html('<span class="swatch" style="background:{0}"></span>').format(diverging(s * scale, scale)[0])
+            + Html('<span class="tick">{0}</span>').format(num(s * scale, 2, signed=True) if s else "0")
+        )
         for s in steps
     )
-    return f'<span class="muted">{label}</span> {swatches}'
+    return Html('<span class="muted">{0}</span> {1}').format(label, swatches)
 
 
 def significance_words(context: dict[str, Any]) -> str:
-    """"holm correction (p &lt; 0.05)": how significance was decided, from the claim's settings."""
+    """ "holm correction (p &lt; 0.05)": how significance was decided, from the claim's settings."""
     correction, alpha = context.get("correction"), context.get("alpha")
-    words = f"{esc(correction)} correction" if correction else "correction"
-    return words + (f" (p &lt; {num(alpha, 2)})" if finite_float(alpha) is not None else "")
+    words = Html("{0} correction").format(correction) if correction else "correction"
+    return words + (Html(" (p &lt; {0})").format(num(alpha, 2)) if finite_float(alpha) is not None else "")
 
 
 def grid_table(values: list[list[Any]], marked: list[list[Any]], mark: str, digits: int = 2) -> str:
     """A layer x head grid's numbers as a table (marked cells carry ``mark``), for the collapsed details."""
-    head = "".join(f'<th class="num">{j}</th>' for j in range(len(values[0])))
-    body = "".join(
-        f"<tr><th>{i}</th>"
-        + "".join(
-            f'<td class="num">{num(finite_float(v) if finite_float(v) is not None else v, digits, signed=True)}'
-            f'{esc(mark) if marked[i][j] is True else ""}</td>'
+    head = Html("").join(Html('<th class="num">{0}</th>').format(j) for j in range(len(values[0])))
+    body = Html("").join(
+        Html("<tr><th>{0}</th>").format(i)
+        + Html("").join(
+            (
+                Html('<td class="num">{0}').format(
+                    num(finite_float(v) if finite_float(v) is not None else v, digits, signed=True)
+                )
+                + Html("{0}</td>").format(escape(mark) if marked[i][j] is True else "")
+            )
             for j, v in enumerate(row)
         )
-        + "</tr>"
+        + Html("</tr>")
         for i, row in enumerate(values)
     )
-    return (
+    return Html(
         '<div class="scroll"><table class="small grid-table heads-table"><thead><tr><th>layer \\ head</th>'
-        f"{head}</tr></thead><tbody>{body}</tbody></table></div>"
-    )
-
+    ) + Html("{0}</tr></thead><tbody>{1}</tbody></table></div>").format(head, body)

@@ -32,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from suite.core.caching import build_once
+from suite.core.caching import build_once, refuse_symlinked_build
 
 #: Packages whose versions decide the bytes a build writes (random streams, kernels, serialisation, defaults).
 BUILD_PACKAGES = ("numpy", "torch", "transformers", "tokenizers", "safetensors")
@@ -179,6 +179,8 @@ def run_builds(jobs: Sequence[BuildJob], *, workers: int | None = None,
     """Build every incomplete job, ``workers`` at a time (default: the cores this process may use), each
     after the jobs it requires; returns the records of the builds this call waited for. A build whose
     weights differ from the expected hash warns (:class:`BuildDiffers`)."""
+    for job in jobs:  # before any build process starts: one line naming the link, not a child's traceback
+        refuse_symlinked_build(job.target)
     pending = [job for job in _ordered(jobs) if not job.complete]
     if not pending:
         return []

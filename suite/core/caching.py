@@ -21,6 +21,28 @@ from typing import IO, Any
 from filelock import FileLock
 
 
+class CacheRefused(OSError):
+    """A cache path this suite will not write through: a build target or its lock that is a symbolic link
+    (following it would write, or delete, wherever it points). The message is one line naming the path."""
+
+
+def describe_os_error(error: OSError) -> str:
+    """``error`` as a short phrase without its path ("No space left on device"), for a line naming the path."""
+    return error.strerror or str(error) or type(error).__name__
+
+
+def refuse_symlinked_build(target: Path) -> None:
+    """Raise :class:`CacheRefused` if ``target`` or its build lock is a symbolic link."""
+    _refuse_symlink(Path(target), "the build target")
+    _refuse_symlink(Path(target).parent / f".{Path(target).name}.lock", "the build lock")
+
+
+def _refuse_symlink(path: Path, what: str) -> None:
+    if path.is_symlink():
+        raise CacheRefused(f"refusing {what} {path}: it is a symbolic link (to {os.readlink(path)}); "
+                           "remove it and run again")
+
+
 def default_cache_dir() -> Path:
     """Where models and scores are cached when no option names a folder: ``$CLAIMS_CACHE_DIR``, else
     ``ranker-claims`` under ``$XDG_CACHE_HOME`` (``~/.cache``)."""
@@ -90,13 +112,18 @@ def build_once(target: Path, build: Callable[[Path], dict[str, Any]], *, marker:
     ``build`` writes the model into a scratch directory beside ``target``; its record is written
     there as ``marker`` last, and the directory renamed into place, so ``marker`` in ``target``
     means a complete build and no reader ever sees half of one. Builds hold a lock beside
-    ``target``: a second process wanting the same build waits, then reuses the first's.
+    ``target``: a second process wanting the same build waits, then reuses the first's. A target or
+    lock that is a symbolic link is refused (:class:`CacheRefused`), never followed.
     """
     target = Path(target)
+    lock = target.parent / f".{target.name}.lock"
+    _refuse_symlink(target, "the build target")
     if (target / marker).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(target.parent / f".{target.name}.lock"):
+    _refuse_symlink(lock, "the build lock")
+    with FileLock(lock):
+        _refuse_symlink(target, "the build target")
         if (target / marker).is_file():
             return target
         for stale in target.parent.glob(f".{target.name}-*"):  # scratch of a killed build: only lock holders write one

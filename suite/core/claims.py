@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, Union
 
-from suite.core.results import ClaimResult, Verdict
+from suite.core.results import ClaimResult, InsufficientData, Verdict
 from suite.core.study import Study
 
 P = TypeVar("P")
@@ -162,7 +162,15 @@ class Claim:
         for required in self.requires:
             if required.id not in known:
                 known[required.id] = required.evaluate(study, settings, known).verdict
-        result = self.measurement.function(self, self.params, study, settings)
+        try:
+            # A study may say up front that nothing can be measured on its collection (no query to measure).
+            not_measurable = getattr(study, "not_measurable", None)
+            if callable(not_measurable) and (lack := not_measurable()):
+                raise InsufficientData(lack)
+            result = self.measurement.function(self, self.params, study, settings)
+        except InsufficientData as missing:  # a degenerate collection: a reason, not an error
+            result = self.result(study, settings, metric="", decision="not measured", verdict=Verdict.INCONCLUSIVE,
+                                 reason=f"not measurable on this collection: {missing}", comparisons=[])
         placement = getattr(getattr(study, "model", None), "placement", None)
         if placement is not None and placement.reduced_precision:
             result.options["dtype"] = placement.dtype

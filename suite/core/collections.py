@@ -564,12 +564,14 @@ def _read_hits_json(path: Path) -> tuple[dict[str, str], Run, dict[str, str]]:
     A list of ``{"query": text | {"text", "qid"}, "hits": [{"qid", "docid", "rank",
     "score", "content"}]}``; with a plain-string query the qid comes from its hits.
     """
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8-sig"))
     except json.JSONDecodeError as error:
         raise CollectionError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
     except UnicodeDecodeError as error:
-        raise CollectionError(f"{path}: not UTF-8 text ({error.reason})") from None
+        line = raw[:error.start].count(b"\n") + 1
+        raise CollectionError(f"{path}:{line}: not UTF-8 text ({error.reason})") from None
     if not isinstance(data, list):
         raise CollectionError(f"{path}: expected a JSON list of {{'query', 'hits'}} entries, got {type(data).__name__}")
     queries: dict[str, str] = {}

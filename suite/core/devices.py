@@ -6,14 +6,18 @@ round when there are more workers than devices) or, on a CPU machine, its share 
 
 Batches are sized by a token budget (padded tokens per forward pass), because the cost and memory
 of a pass follow its tokens, not its number of rows. Out of memory on an accelerator halves the
-budget and retries the batch (:func:`halving_on_oom`): a multi-hour run never dies of it.
+budget and retries the batch (:func:`halving_on_oom`): a multi-hour run never dies of it. Each batch
+runs on a helper thread while the main thread waits in short steps (:func:`interruptible`), so Ctrl-C
+lands at once, not when a pass of many seconds (a large model on a CPU) returns.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import platform
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -95,6 +99,33 @@ def _version(package: str) -> str | None:
         return None
 
 
+def available_devices() -> list[str]:
+    """The devices this machine has: ``cpu``, then each CUDA device, then ``mps`` where available."""
+    import torch
+
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def check_device(device: str) -> None:
+    """:class:`DeviceError` unless this machine has ``device`` (``cuda``, ``cuda:N``, ``mps``, ``cpu``,
+    ``auto``), naming the devices it does have."""
+    if device in ("auto", "cpu"):
+        return
+    have = available_devices()
+    kind, _, number = device.partition(":")
+    present = any(d.startswith("cuda:") for d in have) if device == "cuda" else device in have
+    if kind not in ("cuda", "mps") or (number and not number.isdigit()):
+        raise DeviceError(f"{device}: not a device (auto, cpu, cuda, cuda:N or mps)")
+    if not present:
+        what = {"cuda": "no CUDA device", "mps": "no MPS device"}.get(device, f"no {device}")
+        raise DeviceError(f"{device}: this machine has {what}; it has {', '.join(have)}")
+
+
 def resolve_placement(
     device: str = "auto",
     dtype: str = "float32",
@@ -169,12 +200,47 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
+#: How often the main thread wakes while a batch runs: the longest an interrupt waits to be raised.
+_WAKE_SECONDS = 0.05
+
+
+def interruptible(call: Callable[[], T]) -> T:
+    """``call()`` on a helper thread, the main thread waiting for it in short steps, so that a SIGINT
+    (Ctrl-C) raises KeyboardInterrupt here within :data:`_WAKE_SECONDS` however long one torch call takes;
+    the abandoned batch finishes on its daemon thread and is dropped. The helper runs in a copy of this
+    thread's context (interventions are context variables) with its grad and inference modes; torch keeps
+    the thread count set for the process, so the numbers are the ones a direct call computes. Off the
+    main thread (which alone receives signals) it is a direct call."""
+    if threading.current_thread() is not threading.main_thread():
+        return call()
+    import torch
+
+    context, grad, inference = contextvars.copy_context(), torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            with torch.set_grad_enabled(grad), torch.inference_mode(inference):
+                outcome["value"] = context.run(call)
+        except BaseException as error:  # noqa: BLE001 - raised again on the main thread
+            outcome["error"] = error
+
+    helper = threading.Thread(target=target, name="claims-batch", daemon=True)
+    helper.start()
+    while helper.is_alive():
+        helper.join(_WAKE_SECONDS)  # a signal handler runs (and KeyboardInterrupt rises) between these waits
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def halving_on_oom(placement: Placement, run: Callable[[np.ndarray], T], rows: np.ndarray, *,
                    what: str = "batch") -> list[tuple[np.ndarray, T]]:
-    """``run(rows)``; out of memory splits ``rows`` in halves and retries each (down to one row), and
-    halves ``placement.max_tokens`` so the batches after it start smaller. One log line per halving."""
+    """``run(rows)`` (:func:`interruptible`); out of memory splits ``rows`` in halves and retries each (down
+    to one row), and halves ``placement.max_tokens`` so the batches after it start smaller. One log line
+    per halving."""
     try:
-        return [(rows, run(rows))]
+        return [(rows, interruptible(lambda: run(rows)))]
     except Exception as error:
         if not is_out_of_memory(error) or len(rows) == 1:
             raise

@@ -35,6 +35,7 @@ def build_reranking_set(
     max_queries: int | None = None,
     first_stage: str = "auto",
     strict: bool = False,
+    allow_empty: bool = False,
 ) -> RerankingSet:
     """The cross-encoder paper's setting: re-rank each judged query's first-stage top ``depth``.
 
@@ -108,7 +109,7 @@ def build_reranking_set(
             f"collection {collection.id}: the first-stage run of query {qid} has entries no pool can use "
             f"({_summary(left_out, examples=3)}){others}; strict mode refuses them "
             "(without it they are left out of the pools and counted)")
-    if not kept:
+    if not kept and not allow_empty:  # allow_empty: the claims say it, each INCONCLUSIVE (see no_query_reason)
         counts = Counter(excluded.values()).most_common()
         reasons = ", ".join(f"{reason}: {n}" for reason, n in counts) or "it has no queries"
         raise CollectionError(
@@ -213,3 +214,13 @@ def _draw(pool: list[str], taken: set[str], k: int, rng: random.Random) -> list[
             chosen.append(docid)
     rest = [d for d in pool if d not in taken and d not in chosen]
     return chosen + rng.sample(rest, min(k - len(chosen), len(rest)))
+
+
+def no_query_reason(rerank: RerankingSet) -> str | None:
+    """Why a re-ranking set has no query to measure (each reason with its count), or None if it has one."""
+    if rerank.queries:
+        return None
+    counts = Counter(rerank.excluded.values()).most_common()
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in counts) or "it has no queries"
+    return (f"collection {rerank.collection_id} has no query with a relevant document "
+            f"(grade >= {rerank.relevant_grade}): {reasons}")

@@ -21,6 +21,11 @@ class Verdict(str, Enum):
     INCONCLUSIVE = "INCONCLUSIVE"
 
 
+class InsufficientData(ValueError):
+    """The collection lacks what a measurement needs (too few queries, no pair of a group): the claim is
+    INCONCLUSIVE with this message as its reason (:meth:`suite.core.claims.Claim.evaluate`), not an error."""
+
+
 @dataclass
 class Comparison:
     """One hypothesis test inside a claim (a claim may hold a family of them).

@@ -11,6 +11,9 @@ A run is a plain JSON dict (``schema`` 1)::
 Runs live in ``<output dir>/runs/<run_id>.json``. Every save replaces the file in one
 step (a temporary file in the same folder, flushed and fsynced, then ``os.replace``), so a
 session killed mid-write leaves the previous complete version, never half a JSON.
+A run is read only whole: no larger than :data:`MAX_RUN_BYTES`, nested no deeper than
+:data:`MAX_RUN_DEPTH` (both checked before parsing), and every field of :data:`RUN_SCHEMA` of its
+type (:func:`validate_run`), before anything compares or renders it.
 """
 
 from __future__ import annotations
@@ -199,24 +202,123 @@ def save_run(run: dict[str, Any], path: str | os.PathLike[str]) -> Path:
 # --------------------------------------------------------------------------- loading
 
 
+# A run document is refused before it is parsed when larger than this (the largest runs written so far,
+# every claim's per-query values on thousands of queries, are tens of MiB) or nested deeper than this
+# (a run nests about 10 levels; json's parser recurses per level and dies near 1,000).
+MAX_RUN_BYTES = 256 * 1024 * 1024
+MAX_RUN_DEPTH = 64
+
+_TYPE_NAMES = {"object": "an object", "array": "an array", "string": "a string", "number": "a number",
+               "integer": "an integer", "boolean": "a boolean", "null": "null"}
+_NUMBER = {"type": ["number", "null"]}
+_TEXT = {"type": "string"}
+_MAYBE_TEXT = {"type": ["string", "null"]}
+_OBJECT = {"type": "object"}
+_VERDICT = {"enum": ["SUPPORTED", "CONTRADICTED", "INCONCLUSIVE"]}
+
+#: The run document's schema, in the JSON Schema vocabulary (type, enum, required, properties, items,
+#: additionalProperties), the subset :func:`validate_run` reads. Fields a version of the suite wrote
+#: only later are optional; each one present must have its type. ``schema`` is checked first, apart.
+COMPARISON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["label", "verdict"],
+    "properties": {
+        "label": _TEXT, "measured": _NUMBER, "ci": {"type": ["array", "null"], "items": _NUMBER},
+        "reference": _NUMBER, "effect": _NUMBER, "effect_size": _NUMBER, "effect_size_name": _MAYBE_TEXT,
+        "test": _MAYBE_TEXT, "p_value": _NUMBER, "p_corrected": _NUMBER, "n": _NUMBER, "power": _NUMBER,
+        "verdict": _VERDICT, "reason": _MAYBE_TEXT, "details": _OBJECT,
+    },
+}
+CLAIM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["claim_id", "model", "collection", "verdict"],
+    "properties": {
+        "claim_id": _TEXT, "title": _MAYBE_TEXT, "statement": _MAYBE_TEXT, "paper": _MAYBE_TEXT,
+        "paper_value": _NUMBER, "figure": _MAYBE_TEXT, "citation": _MAYBE_TEXT, "model": _TEXT,
+        "collection": _TEXT, "metric": _MAYBE_TEXT, "decision": _MAYBE_TEXT, "correction": _MAYBE_TEXT,
+        "alpha": _NUMBER, "verdict": _VERDICT, "reason": _MAYBE_TEXT,
+        "comparisons": {"type": "array", "items": COMPARISON_SCHEMA},
+        "options": _OBJECT, "figures": _OBJECT,
+        "per_query": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": _NUMBER}},
+        "preconditions": {"type": "object", "additionalProperties": _TEXT},
+        "verdict_unconditioned": {"enum": [*_VERDICT["enum"], None]}, "reason_unconditioned": _MAYBE_TEXT,
+        "seconds": _NUMBER,
+    },
+}
+RUN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema", "run_id", "claims", "targets", "options"],
+    "properties": {
+        "schema": {"type": "integer"}, "run_id": _TEXT, "started": _MAYBE_TEXT, "finished": _MAYBE_TEXT,
+        "interrupted": {"type": ["boolean", "null"]},
+        "environment": {"type": "object", "properties": {"packages": _OBJECT, "placements": _OBJECT}},
+        "options": _OBJECT, "verdict_rules": {"type": ["string", "array", "object", "null"]},
+        "targets": {"type": "array", "items": {"type": "object", "properties": {"model": _OBJECT,
+                                                                              "collection": _OBJECT}}},
+        "claims": {"type": "array", "items": CLAIM_SCHEMA},
+        "method_checks": {"type": "array", "items": {
+            "type": "object", "required": ["name", "kind", "passed"],
+            "properties": {"name": _TEXT, "kind": _TEXT, "passed": {"type": "boolean"}, "figures": _OBJECT}}},
+        "comparison": {"type": ["object", "null"], "properties": {
+            "baseline_run_id": _MAYBE_TEXT, "baseline_path": _MAYBE_TEXT, "verdict_changes": _NUMBER,
+            "changes": {"type": "array", "items": _OBJECT},
+            "only_in_baseline": {"type": "array", "items": _OBJECT},
+            "only_in_current": {"type": "array", "items": _OBJECT},
+            "option_changes": _OBJECT, "package_changes": _OBJECT}},
+    },
+}
+
+
 def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a run document, checking that it is one and that its schema is readable."""
+    """Read a run document, checking that it is one and that its schema is readable: the file's size
+    and nesting before it is parsed, then every field against :data:`RUN_SCHEMA`."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_RUN_BYTES:
+            raise RunFormatError(f"{path}: not read: {size:,} bytes, more than a run may hold "
+                                 f"({MAX_RUN_BYTES:,} bytes)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RunFormatError(f"{path}: no such run file") from None
+    except IsADirectoryError:
+        raise RunFormatError(f"{path}: a directory, not a run file") from None
     except UnicodeDecodeError as error:
         raise RunFormatError(f"{path}: not a run document (not UTF-8 text: {error})") from None
+    except OSError as error:
+        raise RunFormatError(f"{path}: cannot be read ({error.strerror or error})") from None
+    depth = _nesting(text)
+    if depth is not None:
+        raise RunFormatError(f"{path}: not a run document (nested deeper than {MAX_RUN_DEPTH} levels at "
+                             f"character {depth})")
     try:
         run = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise RunFormatError(f"{path}: not a run document (invalid JSON: {error})") from None
     return validate_run(run, source=str(path))
 
 
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _nesting(text: str) -> int | None:
+    """Where ``text`` first nests arrays and objects deeper than :data:`MAX_RUN_DEPTH` (None if nowhere),
+    found without parsing: brackets outside strings are counted."""
+    depth = 0
+    for token in _JSON_TOKENS.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_RUN_DEPTH:
+                return token.start()
+        elif bracket in "]}":
+            depth -= 1
+    return None
+
+
 def validate_run(run: Any, source: str = "run") -> dict[str, Any]:
-    """Check the shape of a run document and return it; :class:`RunFormatError` if not one."""
+    """Check a run document whole against :data:`RUN_SCHEMA` and return it; :class:`RunFormatError`
+    naming the first bad field by its JSON path (``claims[0].comparisons: expected an array, got a string``)."""
     if not isinstance(run, dict) or "schema" not in run:
         kind = type(run).__name__ if not isinstance(run, dict) else "JSON object without a 'schema' field"
         raise RunFormatError(f"{source}: not a claims run document (found a {kind})")
@@ -230,13 +332,77 @@ def validate_run(run: Any, source: str = "run") -> dict[str, Any]:
         )
     if schema < 1:
         raise RunFormatError(f"{source}: unknown run schema {schema}")
-    for field, kind in (("run_id", str), ("claims", list), ("targets", list), ("options", dict)):
-        if not isinstance(run.get(field), kind):
-            raise RunFormatError(f"{source}: run field {field!r} must be a {kind.__name__}, found {run.get(field)!r}")
-    for index, claim in enumerate(run["claims"]):
-        if not isinstance(claim, dict) or not all(k in claim for k in ("claim_id", "model", "collection", "verdict")):
-            raise RunFormatError(f"{source}: claims[{index}] is not a claim result")
+    problem = schema_problem(run, RUN_SCHEMA)
+    if problem is not None:
+        raise RunFormatError(f"{source}: {problem}")
     return run
+
+
+def schema_problem(value: Any, schema: dict[str, Any], path: str = "") -> str | None:
+    """The first place ``value`` breaks ``schema`` (fields in the schema's order, items in order), as
+    ``path: what was expected, what was found``; None where it fits. Recurses along the schema only,
+    never deeper than it, so free-form parts (figures, options) cost nothing however they nest."""
+    where = path or "the run"
+    if "enum" in schema and value not in schema["enum"]:
+        allowed = ", ".join("null" if v is None else str(v) for v in schema["enum"])
+        return f"{where}: expected one of {allowed}, got {_shown(value)}"
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        if not any(_is(value, kind) for kind in kinds):
+            expected = " or ".join(_TYPE_NAMES[kind] for kind in kinds)
+            return f"{where}: expected {expected}, got {_type_name(value)}"
+    if isinstance(value, dict):
+        for name in schema.get("required", ()):
+            if name not in value:
+                return f"{_join(path, name)}: missing (a required field)"
+        properties = schema.get("properties", {})
+        for name, inner in properties.items():
+            if name in value:
+                problem = schema_problem(value[name], inner, _join(path, name))
+                if problem is not None:
+                    return problem
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for name, item in value.items():
+                if name not in properties:
+                    problem = schema_problem(item, extra, _join(path, name))
+                    if problem is not None:
+                        return problem
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            problem = schema_problem(item, schema["items"], f"{path}[{index}]")
+            if problem is not None:
+                return problem
+    return None
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind == "null":
+        return value is None
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, {"object": dict, "array": list, "string": str, "number": (int, float),
+                              "integer": int}[kind])
+
+
+def _type_name(value: Any) -> str:
+    for kind in ("null", "boolean", "integer", "number", "string", "array", "object"):
+        if _is(value, kind):
+            return _TYPE_NAMES[kind] if kind != "integer" else "a number"
+    return type(value).__name__
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else _type_name(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _join(path: str, name: str) -> str:
+    plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
+    return (f"{path}.{name}" if path else name) if plain else f"{path}[{json.dumps(name)}]"
 
 
 def default_run_path(directory: str | os.PathLike[str], run: dict[str, Any] | str | None = None) -> Path:

@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-from suite.core.caching import write_atomic
+from suite.core.caching import describe_os_error, write_atomic
 from suite.core.collections import Collection
 
 T = TypeVar("T")
@@ -107,7 +107,8 @@ class StudyCache:
     Each key is stored in its own file named by the first 20 hex digits of the key's SHA-256;
     a JSON file also carries the key and is only read back when key and length match, so a
     stale or foreign file is recomputed rather than trusted. A file that cannot be read (cut
-    short, garbled) is deleted with a warning naming it, then recomputed and written again.
+    short, garbled) is deleted with a warning naming it, then recomputed and written again. A write
+    the disk refuses (full, read-only) warns once per cache root and the value is kept in memory only.
     """
 
     def __init__(self, root: Path | None, kind: str, fingerprint: str) -> None:
@@ -154,7 +155,7 @@ class StudyCache:
             if nan_as_null:
                 listed = [None if np.isnan(v) else v for v in listed]
             text = json.dumps({"key": key, field: listed})
-            write_atomic(path, lambda handle: handle.write(text.encode()))
+            _write_or_warn(path, lambda handle: handle.write(text.encode()))
         self._memory[key, ".json"] = values
         return values
 
@@ -174,7 +175,7 @@ class StudyCache:
                 _discard(path, error)
         values = compute()
         if path is not None:
-            write_atomic(path, lambda handle: np.savez_compressed(handle, **values))
+            _write_or_warn(path, lambda handle: np.savez_compressed(handle, **values))
         self._memory[key, ".npz"] = values
         return values
 
@@ -183,6 +184,23 @@ class StudyCache:
         if key not in self._derived:
             self._derived[key] = compute()
         return self._derived[key]
+
+
+#: Cache roots a write has failed under in this process: each is warned about once.
+_UNWRITABLE: set[Path] = set()
+
+
+def _write_or_warn(path: Path, write: Callable[[Any], object]) -> None:
+    """Write an entry atomically; a disk that refuses it (full, read-only, no permission: any OSError) costs
+    only the caching of that entry: one warning per cache root naming the path, and the run goes on."""
+    try:
+        write_atomic(path, write)
+    except OSError as error:
+        root = path.parents[2]
+        if root not in _UNWRITABLE:
+            _UNWRITABLE.add(root)
+            warnings.warn(f"cannot write cache entry {path} ({describe_os_error(error)}): going on without caching "
+                          f"it; later failed writes under {root} are not reported again", stacklevel=3)
 
 
 def _discard(path: Path, error: Exception) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from suite.core import metrics
 from suite.core.caching import fingerprint_of
 from suite.core.collections import Collection, Group, RerankingSet
+from suite.core.reranking import no_query_reason
 from suite.core.study import StudyCache, model_sha256
 from suite.cross_encoder.analyses import head_statistics
 from suite.cross_encoder.interventions import Convention, Intervention, Mode
@@ -82,6 +83,10 @@ class CrossEncoderStudy:
                           [[c.docid, c.text] for c in query.extra]]) for query in rerank.queries),
         ])
         self.cache = StudyCache(cache_dir, "scores", fingerprint)
+
+    def not_measurable(self) -> str | None:
+        """What the collection lacks for every claim (no query to re-rank), or None."""
+        return no_query_reason(self.rerank)
 
     def recorded_options(self) -> dict[str, Any]:
         """How this study ablates and names directions: recorded with every claim measured on it."""
@@ -164,7 +169,7 @@ class CrossEncoderStudy:
             "candidates": len(self.pairs),
             "extra_pairs": sum(len(q.extra) for q in rerank.queries),
             "relevant_grade": rerank.relevant_grade,
-            "truncated_pairs": self.encoded.truncated,
+            "truncated_pairs": self.encoded.truncated if self.pairs else 0,
             "measure": self.measure,
             "seed": rerank.seed,
         }

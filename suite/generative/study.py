@@ -107,8 +107,10 @@ class GenerativeStudy:
                 relevant.append(indexed)
         if max_queries is not None:
             qids, relevant = qids[:max_queries], relevant[:max_queries]
-        if len(qids) < 2:
-            raise ValueError(f"{collection.id}: {len(qids)} evaluable queries for {model.name}; need at least 2")
+        # Fewer than 2: every claim is INCONCLUSIVE, saying so (missing()), rather than an error per test.
+        self.shortfall = None if len(qids) >= 2 else (
+            f"{collection.id}: {len(qids)} evaluable queries for {model.name}; need at least 2 "
+            f"(left out: {_counted(self.excluded.values()) or 'none'}; {self.seen_in_training} seen in training)")
         self.qids = qids
         self.relevant = relevant
         self.texts = [collection.queries[q] for q in qids]
@@ -357,13 +359,18 @@ class GenerativeStudy:
         """A result several claims share, computed once per study."""
         return self.cache.derived(key, compute)
 
+    def not_measurable(self) -> str | None:
+        """What the collection lacks for every claim (fewer than 2 evaluable queries), or None."""
+        return self.shortfall
+
     def recorded_options(self) -> dict[str, Any]:
         """No study-level option changes what a GR claim measures beyond the recorded settings."""
         return {}
 
     def describe(self) -> dict[str, Any]:
         """The evaluated queries, splits, stages and companions as the run records them."""
-        correct = self.correct
+        empty = self.shortfall is not None and not self.qids  # nothing to encode or rank
+        correct = () if self.shortfall is not None else self.correct
         return {
             "id": self.collection.id,
             "description": self.collection.description,
@@ -374,10 +381,10 @@ class GenerativeStudy:
             "evaluation_queries": len(self.eval_index),
             "mean_split_queries": len(self.mean_index),
             "correct_queries": len(correct),
-            "mean_split_correct": len(self.mean_correct),
+            "mean_split_correct": 0 if self.shortfall is not None else len(self.mean_correct),
             "relevant_grade": self.relevant_grade,
             "rank_over": self.rank_over,
-            "truncated_queries": self.encoded.truncated,
+            "truncated_queries": 0 if empty else self.encoded.truncated,
             "seed": self.seed,
             "stages": {k: list(v) for k, v in self.stages.items()},
             "companions": {
@@ -387,3 +394,10 @@ class GenerativeStudy:
                 "held_out_docids": sum(len(h.docids) for h in self.held_out),
             },
         }
+
+
+def _counted(reasons: Any) -> str:
+    """Reasons with their counts, most common first."""
+    from collections import Counter
+
+    return ", ".join(f"{reason}: {n}" for reason, n in Counter(reasons).most_common())

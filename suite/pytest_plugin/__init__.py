@@ -22,6 +22,7 @@ the report are the controller's.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +40,7 @@ from suite.core.runs import (
     latest_run,
     load_run,
     new_run,
+    result_key,
 )
 from suite.pytest_plugin import hookspecs
 from suite.pytest_plugin.fixtures import (
@@ -62,6 +64,8 @@ PLANTED_FIXTURES = ("planted_cross_encoder", "planted_generative")
 _PHASES = ("setup", "call", "teardown")
 _LOADGROUP = "claims_loadgroup"  # workerinput: the controller schedules by xdist_group
 _LETTERS = {"SUPPORTED": "S", "CONTRADICTED": "C", "INCONCLUSIVE": "I"}
+#: The exit status of a session whose run or report could not be written (a full or read-only disk).
+UNWRITTEN_EXIT = 3
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -83,6 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
     session = ClaimsSession(config=config, options=options, catalog=catalog, run=run, worker=worker,
                             run_path=default_run_path(options.output_dir, run), baseline=baseline)
     config.stash[CLAIMS_KEY] = session
+    if worker is None:
+        config.pluginmanager.register(_LiveVerdicts(session), "claims-live-verdicts")
     if worker is not None and config.workerinput.get(_LOADGROUP):
         config.option.loadgroup = True  # what xdist reads to tag node ids with their group
     elif getattr(config.option, "dist", "no") != "no":  # an xdist controller: see the module docstring
@@ -210,17 +216,58 @@ def pytest_report_teststatus(report: pytest.CollectReport | pytest.TestReport, c
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(CLAIMS_KEY, None)
-    if state is None or state.worker is not None or not (state.run["claims"] or state.run.get("method_checks")):
+    # A run file exists once a target was loaded: finish it then, even with nothing decided (interrupted early).
+    if state is None or state.worker is not None or not (state.run["claims"] or state.run.get("method_checks")
+                                                         or state.run["targets"]):
         return
     state.run["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     state.run["interrupted"] = exitstatus == pytest.ExitCode.INTERRUPTED
-    if state.baseline is not None:
-        comparison = compare_runs(load_run(state.baseline), state.written())
+    try:  # checked at configure; a baseline changed since is reported, and the run still finishes
+        baseline = load_run(state.baseline) if state.baseline is not None else None
+    except (OSError, RunFormatError) as error:
+        state.say(f"--claims-compare: {error}; not compared")
+        baseline = None
+    if baseline is not None:
+        comparison = compare_runs(baseline, state.written())
         comparison["baseline_path"] = str(state.baseline)
         state.run["comparison"] = comparison
         if state.options.fail_on_change and comparison["verdict_changes"]:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    write_report(state.save(), state.options.report)
+    run = state.save()
+    try:
+        write_report(run, state.options.report)
+    except OSError as error:  # a full or read-only disk: named, the verdicts still shown below
+        state.cannot_write("the report", state.options.report, error)
+    if state.unwritten and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = UNWRITTEN_EXIT  # an interrupted session keeps its own status (2)
+
+
+class _LiveVerdicts:
+    """Print each verdict line as its claim is decided (the line the summary repeats at the end), so a long
+    or interrupted session shows what it has decided so far. In one process or the xdist controller, after
+    the controller merged the report's records."""
+
+    def __init__(self, session: ClaimsSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(trylast=True)  # after the terminal's own word for the test, never inside its line
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for result in self.session.run["claims"]:
+            key = json.dumps(result_key(result))
+            if key not in self.session.shown:
+                self.session.shown.add(key)
+                self.session.say(verdict_line(result))
+
+
+def verdict_line(result: dict[str, Any]) -> str:
+    """One result's line of the verdict summary: verdict, claim, target, the deciding comparison."""
+    worst = min(result["comparisons"], key=lambda c: c["p_corrected"], default=None)
+    measured = f"{worst['measured']:.3f} [{worst['ci'][0]:.3f}, {worst['ci'][1]:.3f}]" if worst else ""
+    unmet = ", ".join(f"{claim_id} {verdict}" for claim_id, verdict in (result.get("preconditions") or {}).items()
+                      if verdict != "SUPPORTED")
+    if unmet:
+        measured += f"  (precondition not met: {unmet}; own evidence {result.get('verdict_unconditioned')})"
+    return f"{result['verdict']:<13} {result['claim_id']:<6} {result['model']} @ {result['collection']}  {measured}"
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -230,18 +277,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     write = terminalreporter.write_line
     terminalreporter.section("claim verdicts")
     for result in state.run["claims"]:
-        worst = min(result["comparisons"], key=lambda c: c["p_corrected"], default=None)
-        measured = f"{worst['measured']:.3f} [{worst['ci'][0]:.3f}, {worst['ci'][1]:.3f}]" if worst else ""
-        unmet = ", ".join(f"{claim_id} {verdict}" for claim_id, verdict in (result.get("preconditions") or {}).items()
-                          if verdict != "SUPPORTED")
-        if unmet:
-            measured += f"  (precondition not met: {unmet}; own evidence {result.get('verdict_unconditioned')})"
-        write(f"{result['verdict']:<13} {result['claim_id']:<6} {result['model']} @ {result['collection']}  {measured}")
+        write(verdict_line(result))
     comparison = state.run.get("comparison")
     if comparison:
         write(f"against {comparison['baseline_path']}: {comparison['verdict_changes']} verdict change(s)")
         for change in comparison["changes"]:
             if change.get("verdict_changed"):
                 write(f"  {change['claim_id']}: {change['verdict_before']} -> {change['verdict_after']}")
+    for line in state.unwritten:
+        write(f"NOT WRITTEN: {line}")
+    if state.run.get("interrupted"):
+        write(f"interrupted: the {len(state.run['claims'])} claim result(s) decided before it are in the run")
     write(f"run: {state.run_path}")
     write(f"report: {state.options.report}")

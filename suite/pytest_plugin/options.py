@@ -2,11 +2,14 @@
 
 The command line wins over the ini file. Paths given on the command line are relative to the
 working directory (as a shell user means them), paths in an ini file to that file's directory.
-A bad value is a one-line usage error at configure time, before any model is loaded.
+A bad value is a one-line usage error at configure time, before any model is loaded: a value that
+does not parse, is not one of an option's ``choices``, lies outside its ``check`` (a :class:`Range`,
+declared with the option and shown in ``pytest --help``), or names a device this machine lacks.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -17,6 +20,7 @@ import pytest
 
 from suite.core.caching import default_cache_dir
 from suite.core.claims import Settings
+from suite.core.devices import DeviceError, check_device
 from suite.core.stats import CORRECTIONS, TESTS
 from suite.cross_encoder.interventions import Convention, Mode
 
@@ -24,6 +28,37 @@ from suite.cross_encoder.interventions import Convention, Mode
 # the GR claims on the collection it was trained on unless --claims-collection names others.
 DEFAULT_MODELS = ["embedded:minilm-synthetic", "embedded:dsi-synthetic"]
 DEFAULT_COLLECTIONS = ["embedded:synthetic"]
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric option accepts: ``low`` .. ``high`` (None: unbounded), each end open or closed."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if math.isnan(value):  # NaN is in no range
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+    def describe(self) -> str:
+        """As help and errors say it: ``in (0, 0.5]``, ``>= 1``."""
+        return f"in {self}" if self.high is not None else str(self)
+
+
+POSITIVE = Range(1)  # a count: at least 1
+NON_NEGATIVE = Range(0)
+PROPORTION = Range(0, 1, low_open=True, high_open=True)  # strictly between 0 and 1
 
 
 @dataclass(frozen=True)
@@ -35,6 +70,7 @@ class Option:
     default: Any
     help: str
     choices: tuple[str, ...] = ()
+    check: Range | None = None  # the values accepted, on the command line and in the ini file alike
 
     @property
     def flag(self) -> str:
@@ -50,32 +86,39 @@ OPTIONS: tuple[Option, ...] = (
     Option("cache_dir", str, None, "built models and cached scores (default ~/.cache/ranker-claims)"),
     Option("report", str, None, "HTML report path (default <output-dir>/report.html)"),
     Option("compare", str, None, "a saved run JSON (or 'latest') to compare verdicts and effects with"),
-    Option("alpha", float, 0.05, "significance level of every claim family"),
+    Option("alpha", float, 0.05, "significance level of every claim family",
+           check=Range(0, 0.5, low_open=True)),
     Option("correction", str, "holm", "multiple-comparison correction", CORRECTIONS),
     Option("test", str, "t", "paired test on per-query values where it holds its level on their shape "
                              "(betting: values with a range by betting alone)", TESTS),
-    Option("min_power", float, 0.8, "power at which the report calls a non-significant test informative (never decides)"),
-    Option("bootstrap", int, 2000, "bootstrap resamples for confidence intervals"),
-    Option("seed", int, 0, "seed of easy negatives, random orderings, resampling and the CE-8..CE-11 query split"),
+    Option("min_power", float, 0.8, "power at which the report calls a non-significant test informative (never decides)",
+           check=PROPORTION),
+    Option("bootstrap", int, 2000, "bootstrap resamples for confidence intervals", check=POSITIVE),
+    Option("seed", int, 0, "seed of easy negatives, random orderings, resampling and the CE-8..CE-11 query split",
+           check=NON_NEGATIVE),
     Option("ablation_mode", str, "pre-softmax", "pre-softmax (masked, renormalised) or post-softmax (zeroed)",
            tuple(m.value for m in Mode)),
     Option("convention", str, "flow", "how 'X->Y' reads: flow (X informs Y) or attend (X attends to Y)",
            tuple(c.value for c in Convention)),
-    Option("relevant_grade", int, 2, "lowest judged grade that counts as relevant"),
-    Option("depth", int, 30, "first-stage candidates re-ranked per query"),
-    Option("max_queries", int, None, "use at most this many queries (sorted by id)"),
-    Option("easy_negatives", int, 1, "random passages of other queries added per query"),
+    Option("relevant_grade", int, 2, "lowest judged grade that counts as relevant (grade 0 is judged not relevant)",
+           check=POSITIVE),
+    Option("depth", int, 30, "first-stage candidates re-ranked per query", check=POSITIVE),
+    Option("max_queries", int, None, "use at most this many queries (sorted by id)", check=POSITIVE),
+    Option("easy_negatives", int, 1, "random passages of other queries added per query",
+           check=NON_NEGATIVE),
     Option("strict", None, False,
            "treat candidates without text, duplicate or unknown ids and non-finite first-stage scores as errors"),
-    Option("pairs_per_group", int, 4, "relevant / hard / easy pairs per query whose attention is analysed"),
-    Option("batch_size", int, 32, "at most this many pairs (or GR queries) per forward pass"),
+    Option("pairs_per_group", int, 4, "relevant / hard / easy pairs per query whose attention is analysed",
+           check=POSITIVE),
+    Option("batch_size", int, 32, "at most this many pairs (or GR queries) per forward pass", check=POSITIVE),
     Option("max_tokens", int, None,
            "padded tokens per forward pass (default per device: cpu 16384, cuda 131072, mps 32768); out of "
-           "memory halves it and retries"),
+           "memory halves it and retries", check=POSITIVE),
     Option("device", str, "auto", "where models run: auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N, mps"),
     Option("dtype", str, "float32", "model precision (reduced precision moves scores: see the README)",
            ("float32", "bfloat16", "float16")),
-    Option("max_length", int, 512, "token budget of a pair; the document is cut, never the query"),
+    Option("max_length", int, 512, "token budget of a pair; the document is cut, never the query",
+           check=POSITIVE),
     Option("backend", str, "sdpa", "attention kernel outside recorded layers", ("sdpa", "eager")),
     Option("fail_on_change", None, False, "fail the session when a verdict changed against --claims-compare"),
     Option("trust_remote_code", None, False, "allow models with custom code (off by default)"),
@@ -91,9 +134,10 @@ OPTIONS: tuple[Option, ...] = (
            "GR: comma-separated docids the held-out model lacks (default: its build.json)"),
     Option("rank_over", str, "docids",
            "GR: rank documents among the docid tokens (docids) or the whole vocabulary (vocab)", ("docids", "vocab")),
-    Option("mean_split", float, 0.3, "GR: share of queries held apart (seeded) to compute mean patches from"),
+    Option("mean_split", float, 0.3, "GR: share of queries held apart (seeded) to compute mean patches from",
+           check=PROPORTION),
     Option("analysis_queries", int, 200,
-           "GR: at most this many correct queries for the per-head analyses (GR-9..GR-11)"),
+           "GR: at most this many correct queries for the per-head analyses (GR-9..GR-11)", check=POSITIVE),
 )
 
 
@@ -109,6 +153,7 @@ def add_options(parser: pytest.Parser) -> None:
                   default=DEFAULT_COLLECTIONS)
     for option in OPTIONS:
         text = option.help + (f": {', '.join(option.choices)}" if option.choices else "")
+        text += f", {option.check.describe()}" if option.check is not None else ""
         if option.parse is None:
             group.addoption(option.flag, action="store_true", dest=option.ini, default=None, help=text)
             parser.addini(option.ini, text, type="bool", default=option.default)
@@ -224,8 +269,16 @@ def _value(config: pytest.Config, option: Option) -> Any:
         raise pytest.UsageError(f"{option.flag}: expected {option.parse.__name__}, got {value!r}") from None
     if option.name == "device" and not DEVICE.fullmatch(parsed):
         raise pytest.UsageError(f"{option.flag}: {parsed!r} is not auto, cpu, cuda, cuda:N or mps")
+    if option.name == "device" and parsed not in ("auto", "cpu"):  # torch is imported only for these
+        try:
+            check_device(parsed)
+        except DeviceError as error:
+            raise pytest.UsageError(f"{option.flag} {error}") from None
     if option.choices and parsed not in option.choices:
         raise pytest.UsageError(f"{option.flag}: {parsed!r} is not one of {', '.join(option.choices)}")
+    if option.check is not None and parsed not in option.check:
+        where = option.flag if config.getoption(option.ini) is not None else f"{option.ini} (ini setting)"
+        raise pytest.UsageError(f"{where} {value}: out of range, must be {option.check.describe()}")
     return parsed
 
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from suite.core.caching import CacheRefused, describe_os_error
 from suite.core.catalog import BuildPlan, Catalog, ModelKind
 from suite.core.claims import Claim, Settings
 from suite.core.collections import CollectionError
@@ -74,6 +75,10 @@ class ClaimsSession:
     needed: tuple[str, ...] | None = None  # the model specs of the collected claims, once collection is done
     # The verdicts this process reached, by (claim id, model, collection): a claim's preconditions are read here.
     verdicts: dict[tuple[str, str, str], Verdict] = field(default_factory=dict)
+    # What could not be written (the run, the report), one line each naming the path: said once, and the
+    # session then exits non-zero (see pytest_sessionfinish).
+    unwritten: list[str] = field(default_factory=list)
+    shown: set[Any] = field(default_factory=set)  # the results whose verdict line was printed as decided
 
     @property
     def settings(self) -> Settings:
@@ -134,10 +139,14 @@ class ClaimsSession:
         return None
 
     def _collection_problem(self, spec: str) -> str | None:
-        """Why a collection spec cannot serve (None if it can), judged by names alone."""
+        """Why a collection spec cannot serve (None if it can): judged by names, and a local directory's
+        files parsed in full (kept for the studies), so a malformed line is one usage error naming its
+        ``file:line`` rather than an error per test. ``ir_datasets`` ids and embedded names are not read."""
         try:
             self.catalog.check_collection(spec)
-        except CollectionError as error:
+            if not spec.startswith("embedded:") and Path(spec).expanduser().is_dir():
+                self.remember(("collection", spec), lambda: self.catalog.resolve_collection(spec))
+        except (CollectionError, OSError) as error:
             return f"--claims-collection {spec}: {error}"
         return None
 
@@ -173,6 +182,8 @@ class ClaimsSession:
             print(line, flush=True)
         else:
             reporter.ensure_newline()
+            if getattr(getattr(reporter, "_tw", None), "width_of_current_line", 0):  # after the progress "[100%]"
+                reporter.line("")
             reporter.write_line(line)
 
     def remember(self, key: Any, make: Callable[[], T]) -> T:
@@ -181,6 +192,8 @@ class ClaimsSession:
             try:
                 with self.visible():
                     self.memo[key] = make()
+            except CacheRefused as error:  # a symlinked build target or lock: one line, not an error per test
+                pytest.exit(str(error), returncode=pytest.ExitCode.USAGE_ERROR)
             except Exception as error:
                 self.memo[key] = _Failed(error)
         value = self.memo[key]
@@ -222,8 +235,19 @@ class ClaimsSession:
     def save(self) -> dict[str, Any]:
         """Write the run (atomically); returns what was written."""
         run = self.written()
-        save_run(run, self.run_path)
+        try:
+            save_run(run, self.run_path)
+        except OSError as error:  # a full or read-only disk: the session goes on, its verdicts still shown
+            self.cannot_write("the run", self.run_path, error)
         return run
+
+    def cannot_write(self, what: str, path: Path, error: OSError) -> None:
+        """Say once that ``what`` could not be written to ``path``; the session exits non-zero."""
+        line = f"cannot write {what} to {path} ({describe_os_error(error)})"
+        if line not in self.unwritten:
+            self.unwritten.append(line)
+            with self.visible():  # said as it happens, not kept in a passing test's captured output
+                self.say(f"ranker-claims: {line}")
 
     def add_target(self, model: dict[str, Any], collection: dict[str, Any]) -> None:
         entry = {"model": model, "collection": collection}

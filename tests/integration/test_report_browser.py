@@ -130,3 +130,59 @@ def test_a_page_that_fetches_something_is_reported(tmp_path):
     assert not check.ok
     assert any(url.endswith("/missing.png") for url in check.requests)
     assert any("missing.png" in e for e in check.console_errors)
+
+
+# What a hostile run tries: each payload, if it ever ran, sets a global and the title.
+BROWSER_PAYLOAD = ("<script>window.__pwned = 1; document.title = 'pwned'</script>\"'>"
+                   "<img src=x onerror=\"window.__pwned = 2; document.title = 'pwned'\">"
+                   "<svg onload=\"window.__pwned = 3\"></svg>")
+OWN_SCRIPT_PROBE = """({
+  pwned: window.__pwned === undefined ? null : window.__pwned,
+  images: document.images.length,
+  sortable: document.querySelectorAll("table.sortable").length,
+  wired: Array.prototype.every.call(document.querySelectorAll("table.sortable thead th"),
+                                   function (th) { return th.title === "Sort by this column" && th.tabIndex === 0; }),
+  sorted: (function () {
+    var th = document.querySelector("table.sortable thead th");
+    th.click();
+    return th.getAttribute("aria-sort");
+  })()
+})"""
+
+
+def _poisoned_run(run):
+    from tests.unit.test_report_escaping import poison_keys, poison_values
+
+    # Every string value, and the keys of the run's free-form mappings (shown as they are).
+    places = {("options",), ("environment",), ("environment", "packages"), ("claims", "[]", "options"),
+              ("targets", "[]", "collection", "excluded")}
+    return poison_keys(poison_values(run, BROWSER_PAYLOAD), places, payload=BROWSER_PAYLOAD)
+
+
+def test_a_poisoned_run_renders_and_no_payload_runs(tmp_path, example_run):
+    from tests.unit.test_report_escaping import gr_run
+
+    for name, run in (("ce", example_run), ("gr", gr_run())):
+        path = write_report(_poisoned_run(run), tmp_path / f"{name}.html")
+        check = check_renders(path, probe=OWN_SCRIPT_PROBE)
+        # Rendered, nothing fetched (an <img src=x> would be), no CSP refusal or other error
+        # (the report's own script is allowed by its hash and runs: the headers are wired).
+        assert check.ok and check.loaded, check.console_errors
+        assert check.console_errors == [] and check.requests == []
+        assert check.title == f"Claims report · {run['run_id']}{BROWSER_PAYLOAD}"  # the payload as text, unchanged
+        assert check.probe["pwned"] is None and check.probe["images"] == 0
+        assert check.probe["sortable"] > 0 and check.probe["wired"] and check.probe["sorted"] == "ascending"
+
+
+def test_the_csp_stops_an_inline_script_that_got_into_the_page(tmp_path, example_run):
+    # Second line of defence: were a payload ever to reach the page raw, the CSP (no
+    # 'unsafe-inline' for scripts) keeps it from running, while the page's own script runs.
+    page = write_report(example_run, tmp_path / "report.html")
+    html = page.read_text(encoding="utf-8")
+    injected = "<script>window.__pwned = 1</script><img alt=\"\" src=\"data:,\" onerror=\"window.__pwned = 2\">"
+    page.write_text(html.replace("</main>", injected + "</main>", 1), encoding="utf-8")
+    check = check_renders(page, probe=OWN_SCRIPT_PROBE)
+    assert check.probe["pwned"] is None
+    assert check.probe["wired"] and check.probe["sorted"] == "ascending"
+    refusals = [e for e in check.console_errors if "Content Security Policy" in e]
+    assert len(refusals) >= 1, check.console_errors

@@ -171,7 +171,7 @@ def test_save_accepts_numpy_values(tmp_path):
         ('{"schema": 2, "run_id": "x", "claims": [], "targets": [], "options": {}}', "newer"),
         ('{"schema": "1", "run_id": "x", "claims": [], "targets": [], "options": {}}', "must be an integer"),
         ('{"schema": 0, "run_id": "x", "claims": [], "targets": [], "options": {}}', "unknown run schema"),
-        ('{"schema": 1, "run_id": "x", "claims": {}, "targets": [], "options": {}}', "'claims'"),
+        ('{"schema": 1, "run_id": "x", "claims": {}, "targets": [], "options": {}}', "claims: expected an array, got an object"),
         ('{"schema": 1, "run_id": "x", "claims": [{"a": 1}], "targets": [], "options": {}}', "claims\\[0\\]"),
     ],
 )

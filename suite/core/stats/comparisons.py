@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 from scipy import stats as sps
 
-from suite.core.results import Comparison, Verdict
+from suite.core.results import Comparison, InsufficientData, Verdict
 from suite.core.stats.choices import HYPOTHESES, TESTS, check_choice
 from suite.core.stats.betting import betting_ci
 from suite.core.stats.intervals import bootstrap_ci, clopper_pearson
@@ -79,9 +79,9 @@ def paired_comparison(
     x = np.asarray(treatment, dtype=float).ravel()
     constant = np.ndim(control) == 0
     y = np.full(x.shape, float(control)) if constant else np.asarray(control, dtype=float).ravel()
+    if x.size < 2:
+        raise InsufficientData(f"{label}: n = {x.size} {unit} to pair (a paired comparison needs at least 2)")
     d, _ = paired_differences(x, y)
-    if d.size < 2:
-        raise ValueError(f"{label}: a paired comparison needs at least 2 pairs")
     n = int(d.size)
     ranges = None if bounds is None else difference_bounds(label, x, y, bounds, constant=constant)
     declared = PairedDeclaration(hypothesis, margin, smallest_effect, ranges)

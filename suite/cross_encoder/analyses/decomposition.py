@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from suite.core.devices import interruptible
 from suite.cross_encoder.analyses.query_key import (
     attention_weights,
     decompose_logits,
@@ -44,7 +45,7 @@ def explained_shares(
             handles.append(modules[layer].key.register_forward_hook(lambda m, i, o, l=layer: captured.__setitem__(("k", l), o)))
         with torch.inference_mode():
             for batch in model.batches(encoded, batch_size):
-                model.model(**batch.inputs)
+                interruptible(lambda batch=batch: model.model(**batch.inputs))  # Ctrl-C answered during the pass
                 host = {key: value.double().cpu().numpy() for key, value in captured.items()}  # once per batch
                 x_all = host["x"]
                 for row, pair in enumerate(batch.index):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from suite.core.devices import interruptible
 from suite.cross_encoder.interventions import intervening
 from suite.cross_encoder.parts import Part
 
@@ -77,8 +78,11 @@ def collect(model: CrossEncoder, encoded: EncodedPairs, *, batch_size: int = 16,
             def record(layer: int, probs: torch.Tensor, batch=batch) -> None:
                 layers[layer] = reduce_attention(probs, batch.parts)
 
-            with intervening(model.model, batch.parts, recorder=record, layer_of=model.layer_of):
-                model.model(**batch.inputs)
+            def forward(batch=batch, record=record) -> None:
+                with intervening(model.model, batch.parts, recorder=record, layer_of=model.layer_of):
+                    model.model(**batch.inputs)
+
+            interruptible(forward)  # Ctrl-C lands between batches' waits, not after a long pass
             for name in STATISTICS:  # to the host once per batch: [batch, layers, heads]
                 stacked = torch.stack([layers[layer][name] for layer in range(model.n_layers)], dim=1)
                 out[name][batch.index] = stacked.float().cpu().numpy()

@@ -10,7 +10,7 @@ import numpy as np
 
 from suite.core import decisions
 from suite.core.claims import Claim, Settings
-from suite.core.results import ClaimResult, Comparison
+from suite.core.results import ClaimResult, Comparison, InsufficientData
 from suite.cross_encoder.interventions import (
     Convention,
     Direction,
@@ -35,6 +35,25 @@ def _decide(claim: Claim, study: CrossEncoderStudy, settings: Settings, comparis
                               decision=decisions.hypotheses(comparisons), **fields)
 
 
+def _check_orderable(study: CrossEncoderStudy) -> None:
+    """Raise InsufficientData where no query's pool can change the measure by its order (every pool holds
+    documents of one grade), so that CE-1..CE-5 say what the collection lacks rather than compare zeros."""
+    queries = study.rerank.queries
+    if any(len({c.grade for c in q.candidates}) > 1 for q in queries):
+        return
+    grade = study.rerank.relevant_grade
+    kinds = {"one candidate": 0, "every candidate relevant": 0, "no relevant candidate": 0,
+             "every candidate of one partial grade": 0}
+    for q in queries:
+        kind = ("one candidate" if len(q.candidates) < 2 else "every candidate relevant"
+                if q.candidates[0].grade >= grade else "no relevant candidate"
+                if q.candidates[0].grade <= 0 else "every candidate of one partial grade")
+        kinds[kind] += 1
+    shown = ", ".join(f"{n} with {kind}" for kind, n in kinds.items() if n)
+    raise InsufficientData(f"no query's first-stage pool can change {study.measure} by its order, every pool "
+                           f"holding documents of one grade ({len(queries)} queries: {shown})")
+
+
 @dataclass(frozen=True)
 class BaselineQualityParams:
     # The paper's gain over random orderings, setting the power of the first comparison.
@@ -47,6 +66,7 @@ class BaselineQualityParams:
 def baseline_quality(claim: Claim, params: BaselineQualityParams, study: CrossEncoderStudy,
                      settings: Settings) -> ClaimResult:
     """CE-1: the unablated model against random orderings and the first-stage ranking."""
+    _check_orderable(study)
     baseline = study.quality(label="baseline")
     chance = study.random_quality(seed=settings.seed)
     first_stage = study.first_stage_quality()
@@ -87,6 +107,7 @@ class DirectionEffectsParams:
 def direction_effects(claim: Claim, params: DirectionEffectsParams, study: CrossEncoderStudy,
                       settings: Settings) -> ClaimResult:
     """CE-2..CE-4: named ablations against the baseline or against random orderings."""
+    _check_orderable(study)
     references = {"baseline": lambda: study.quality(label="baseline"), "random": lambda: study.random_quality(settings.seed)}
     per_query: dict[str, dict[str, float]] = {}
     comparisons = []
@@ -129,6 +150,7 @@ class DirectionTableParams:
 def direction_table(claim: Claim, params: DirectionTableParams, study: CrossEncoderStudy,
                     settings: Settings) -> ClaimResult:
     """CE-5: all 25 directions against the baseline; the paper's known cells decide."""
+    _check_orderable(study)
     baseline = study.quality(label="baseline")
     paper_cells = {Direction.parse(c.direction): c for c in params.paper_cells}
     per_query = {"baseline": baseline}

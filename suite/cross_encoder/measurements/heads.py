@@ -22,7 +22,7 @@ import numpy as np
 
 from suite.core import decisions
 from suite.core.claims import Claim, NoParams, Settings
-from suite.core.results import ClaimResult, Comparison, Verdict
+from suite.core.results import ClaimResult, Comparison, InsufficientData, Verdict
 from suite.cross_encoder.analyses import decomposition, query_key
 from suite.cross_encoder.interventions import DirectionAblation, HeadAblation, expand
 from suite.cross_encoder.measurements import MEASUREMENTS
@@ -37,6 +37,9 @@ SCREENED = {"max_query_to_document": "Query->Document", "max_document_to_query":
 MIN_DIFFERENCE = 0.01
 # Queries with relevant and negative pairs that each half of the split needs: a paired test needs two.
 MIN_SPLIT_QUERIES = 2
+# Where each negative group comes from, for the reason given when a collection has too few of them.
+NEGATIVE_SOURCES = {"hard": "hard negatives are documents the qrels judge 0",
+                    "easy": "easy negatives are random passages of other queries, --claims-easy-negatives a query"}
 # The negatives against which the paper's named heads of each kind were found.
 PAPER_HEAD_NEGATIVES = {"lexical": "easy", "semantic": "hard"}
 
@@ -66,6 +69,10 @@ def _screen(study: CrossEncoderStudy, settings: Settings, negative: str, qids: C
     for name, label in SCREENED.items():
         relevant, negatives = (_only(pairs.by_query(statistics[name], group), qids) for group in ("relevant", negative))
         x, y = decisions.align(relevant, negatives)
+        if len(x) < 2:  # e.g. qrels that judge no document 0 leave no hard negative: a reason, not an IndexError
+            raise InsufficientData(
+                f"{len(x)} queries with both relevant and {negative}-negative analysis pairs (the head screen "
+                f"needs 2; {NEGATIVE_SOURCES[negative]})")
         for layer in range(n_layers):
             for head in range(n_heads):
                 # Per-head CIs are for display (200 resamples); the decision uses the test.
