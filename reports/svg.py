@@ -113,6 +113,22 @@ def hatch(x: float, y: float, w: float, h: float) -> str:
     ) + Html('<path d="{0}" stroke="#c3c9d0" stroke-width="1.5" fill="none"/>').format(Html("").join(lines))
 
 
+def y_gridline(left: float, right: float, y: float, label: str) -> Html:
+    """A horizontal grid line across a plot at height ``y``, with its tick label to the left."""
+    return Html('<line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{3:.1f}" class="grid"/>').format(left, y, right, y) + Html(
+        '<text class="tick" x="{0}" y="{1:.1f}" text-anchor="end">{2}</text>'
+    ).format(left - 6, y + 3.5, label)
+
+
+def x_axis(left: float, right: float, baseline: float, label: str, label_y: float) -> Html:
+    """A plot's base line and the axis label centred under it."""
+    return Html('<line x1="{0}" y1="{1}" x2="{2}" y2="{3}" class="base"/>').format(
+        left, baseline, right, baseline
+    ) + Html('<text class="axis" x="{0}" y="{1}" text-anchor="middle">{2}</text>').format(
+        (left + right) / 2, label_y, label
+    )
+
+
 def box_svg(groups: list[tuple[str, list[float], str]], axis: str, low: float, high: float) -> str:
     """A small dot-and-box summary: one column per group, jittered dots, quartile box, median."""
     start, end, ticks, decimals = axis_ticks(low, high, 4)

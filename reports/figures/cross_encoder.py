@@ -33,6 +33,8 @@ from reports.svg import (
     nice_ceiling,
     quantile,
     sequential,
+    x_axis,
+    y_gridline,
 )
 
 GROUPS = {  # layer_profile groups: colour, dash pattern, label
@@ -579,16 +581,7 @@ def render_decomposition(data: dict[str, Any], context: dict[str, Any]) -> str:
         )
     ]
     for tick in ticks:
-        svg.append(
-            Html('<line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{3:.1f}" class="grid"/>').format(
-                left, y(tick), left + plot_w, y(tick)
-            )
-        )
-        svg.append(
-            Html('<text class="tick" x="{0}" y="{1:.1f}" text-anchor="end">{2:.{3}f}</text>').format(
-                left - 6, y(tick) + 3.5, tick, decimals
-            )
-        )
+        svg.append(y_gridline(left, left + plot_w, y(tick), f"{tick:.{decimals}f}"))
     middle = top + plot_h / 2
     svg.append(
         Html(
@@ -835,16 +828,7 @@ def _profile_panel(
         )
     ]
     for tick in ticks:
-        svg.append(
-            Html('<line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{3:.1f}" class="grid"/>').format(
-                left, y(tick), left + plot_w, y(tick)
-            )
-        )
-        svg.append(
-            Html('<text class="tick" x="{0}" y="{1:.1f}" text-anchor="end">{2:.{3}f}</text>').format(
-                left - 6, y(tick) + 3.5, tick, decimals
-            )
-        )
+        svg.append(y_gridline(left, left + plot_w, y(tick), f"{tick:.{decimals}f}"))
     step = 1 if layers <= 10 else math.ceil(layers / 7)
     for layer in range(0, layers, step):
         svg.append(
@@ -852,16 +836,7 @@ def _profile_panel(
                 x(layer), top + plot_h + 15, layer
             )
         )
-    svg.append(
-        Html('<line x1="{0}" y1="{1}" x2="{2}" y2="{3}" class="base"/>').format(
-            left, top + plot_h, left + plot_w, top + plot_h
-        )
-    )
-    svg.append(
-        Html('<text class="axis" x="{0}" y="{1}" text-anchor="middle">layer →</text>').format(
-            left + plot_w / 2, top + plot_h + 33
-        )
-    )
+    svg.append(x_axis(left, left + plot_w, top + plot_h, "layer →", top + plot_h + 33))
     radius = 3 if layers <= 12 else 2.2
     for group, values in series.items():
         colour, dash, label = colours[group]

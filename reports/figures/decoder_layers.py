@@ -10,7 +10,18 @@ from collections.abc import Callable
 from typing import Any
 
 from reports.formatting import Html, finite_real, non_negative_int, num
-from reports.svg import BLUE, EXTRA_COLOURS, GREY, ORANGE, OUTLINE, axis_ticks, dash_attr, label_step
+from reports.svg import (
+    BLUE,
+    EXTRA_COLOURS,
+    GREY,
+    ORANGE,
+    OUTLINE,
+    axis_ticks,
+    dash_attr,
+    label_step,
+    x_axis,
+    y_gridline,
+)
 
 # One colour per decoder component in every GR figure (MLP blue, cross-attention orange,
 # self-attention green); stages are told apart by lightness where both matter.
@@ -251,16 +262,7 @@ def layer_chart(
         )
     for tick, text in ticks:
         position = top + plot_h * (end - tick) / (end - start)
-        svg.append(
-            Html('<line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{3:.1f}" class="grid"/>').format(
-                left, position, left + plot_w, position
-            )
-        )
-        svg.append(
-            Html('<text class="tick" x="{0}" y="{1:.1f}" text-anchor="end">{2}</text>').format(
-                left - 6, position + 3.5, text
-            )
-        )
+        svg.append(y_gridline(left, left + plot_w, position, text))
     for boundary in _boundaries(paper):
         svg.append(
             Html('<line x1="{0:.1f}" y1="{1}" x2="{2:.1f}" y2="{3}" stroke="#c9d1d9"/>').format(
@@ -338,16 +340,7 @@ def layer_chart(
                 x(layer), top + plot_h + 15, layer
             )
         )
-    svg.append(
-        Html('<line x1="{0}" y1="{1}" x2="{2}" y2="{3}" class="base"/>').format(
-            left, top + plot_h, left + plot_w, top + plot_h
-        )
-    )
-    svg.append(
-        Html('<text class="axis" x="{0}" y="{1}" text-anchor="middle">decoder layer →</text>').format(
-            left + plot_w / 2, top + plot_h + 34
-        )
-    )
+    svg.append(x_axis(left, left + plot_w, top + plot_h, "decoder layer →", top + plot_h + 34))
     middle = top + plot_h / 2
     svg.append(
         Html('<text class="axis" x="13" y="{0}" text-anchor="middle" transform="rotate(-90 13 {1})">').format(

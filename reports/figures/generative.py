@@ -25,7 +25,19 @@ from reports.figures.decoder_layers import (
 )
 from reports.figures.registry import figure_renderer
 from reports.formatting import Html, badge, escape, finite_real, interval, non_negative_int, num, plain, pval
-from reports.svg import BLUE, DROP, GREY, ORANGE, OUTLINE, hatch, mix, nice_ceiling, sequential
+from reports.svg import (
+    BLUE,
+    DROP,
+    GREY,
+    ORANGE,
+    OUTLINE,
+    hatch,
+    mix,
+    nice_ceiling,
+    sequential,
+    x_axis,
+    y_gridline,
+)
 
 COMPONENT_RGB = {"mlp": (44, 111, 173), "cross_attention": (192, 102, 30), "self_attention": (91, 140, 58)}
 STAGE_TINT = {"I": 0.0, "II": 0.38, "II+III": 0.38, "III": 0.62}
@@ -569,16 +581,7 @@ def render_attribution_shares(data: dict[str, Any], context: dict[str, Any]) -> 
         ]
         for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
             position = top + plot_h * (1 - tick)
-            svg.append(
-                Html('<line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{3:.1f}" class="grid"/>').format(
-                    left, position, left + plot_w, position
-                )
-            )
-            svg.append(
-                Html('<text class="tick" x="{0}" y="{1:.1f}" text-anchor="end">{2:g}</text>').format(
-                    left - 6, position + 3.5, tick
-                )
-            )
+            svg.append(y_gridline(left, left + plot_w, position, f"{tick:g}"))
         for k, layer in enumerate(readers):
             x0, bottom = left + k * bw, top + plot_h
             row = shares[layer]
@@ -605,16 +608,7 @@ def render_attribution_shares(data: dict[str, Any], context: dict[str, Any]) -> 
                     x0 + bw / 2, top + plot_h + 14, layer
                 )
             )
-        svg.append(
-            Html('<line x1="{0}" y1="{1}" x2="{2}" y2="{3}" class="base"/>').format(
-                left, top + plot_h, left + plot_w, top + plot_h
-            )
-        )
-        svg.append(
-            Html('<text class="axis" x="{0}" y="{1}" text-anchor="middle">reader layer</text>').format(
-                left + plot_w / 2, top + plot_h + 32
-            )
-        )
+        svg.append(x_axis(left, left + plot_w, top + plot_h, "reader layer", top + plot_h + 32))
         if not readers:
             svg.append(
                 Html('<text class="tick" x="{0}" y="{1}" text-anchor="middle">no readers</text>').format(
