@@ -2,10 +2,10 @@
 
 Run with ``python3 -m pytest benchmarks/test_build_rates.py --benchmark-only --benchmark-json=OUT``.
 Each benchmark builds the recipe shortened to a few steps into a scratch cache, on one thread as every
-build runs (:mod:`suite.core.builds`); ``extra_info`` holds ``steps_per_second`` of the training loop
+build runs (:mod:`ranker_claims.core.builds`); ``extra_info`` holds ``steps_per_second`` of the training loop
 (loading, saving and learning-curve points left out), ``seconds_per_step`` and the recipe's full
 ``steps``, so ``steps / steps_per_second`` is the build's training time. The plan line's estimates
-(:mod:`fixtures.build_rates`) come from these figures.
+(:mod:`ranker_claims.fixtures.build_rates`) come from these figures.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.cross_encoder import Recipe, cross_encoder_job
-from fixtures.dsi_data import synthetic_dsi_data
-from fixtures.generative import DSI_SYNTHETIC, DSI_TREC_DL, dsi_job, pretrain_job, vocabulary_rows
-from fixtures.synthetic import synthetic_collection
-from suite.core.builds import build_job
+from ranker_claims.core.builds import build_job
+from ranker_claims.fixtures.cross_encoder import Recipe, cross_encoder_job
+from ranker_claims.fixtures.dsi_data import synthetic_dsi_data
+from ranker_claims.fixtures.generative import DSI_SYNTHETIC, DSI_TREC_DL, dsi_job, pretrain_job, vocabulary_rows
+from ranker_claims.fixtures.synthetic import synthetic_collection
 
 STEPS = 20
 

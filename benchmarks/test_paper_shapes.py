@@ -28,13 +28,13 @@ import time
 import numpy as np
 import pytest
 
-from fixtures.embedded import embedded_catalog
-from fixtures.paper_shapes import dsi_checkpoint, monobert_checkpoint
-from suite.core.devices import Placement, resolve_placement
-from suite.cross_encoder.interventions import DirectionAblation, expand
-from suite.cross_encoder.model import CrossEncoder
-from suite.generative.interventions import grid_patches
-from suite.generative.model import GenerativeRetriever
+from ranker_claims.core.devices import Placement, resolve_placement
+from ranker_claims.cross_encoder.interventions import DirectionAblation, expand
+from ranker_claims.cross_encoder.model import CrossEncoder
+from ranker_claims.fixtures.embedded import embedded_catalog
+from ranker_claims.fixtures.paper_shapes import dsi_checkpoint, monobert_checkpoint
+from ranker_claims.generative.interventions import grid_patches
+from ranker_claims.generative.model import GenerativeRetriever
 
 N_PAIRS = int(os.environ.get("BENCH_PAIRS", 12))
 N_QUERIES = int(os.environ.get("BENCH_QUERIES", 8))

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from fixtures.embedded import embedded_catalog
-from suite.cross_encoder.interventions import DirectionAblation, expand
-from suite.cross_encoder.model import CrossEncoder
+from ranker_claims.cross_encoder.interventions import DirectionAblation, expand
+from ranker_claims.cross_encoder.model import CrossEncoder
+from ranker_claims.fixtures.embedded import embedded_catalog
 
 N_PAIRS = 256
 BATCH = 32

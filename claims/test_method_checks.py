@@ -1,15 +1,15 @@
 """Method checks: the detectors on planted mechanisms (a cross-encoder, a DSI T5), the decisions under simulated nulls.
 
-The checks live in each wing's ``method_checks`` and in :mod:`suite.core.method_checks`; each is
+The checks live in each wing's ``method_checks`` and in :mod:`ranker_claims.core.method_checks`; each is
 recorded in the run (and so in the report's "Method checks" section) before it is asserted. This
 module runs after the claims of ``pytest claims/``, so the calibration takes the n they recorded.
 """
 
 import pytest
 
-from suite.core.method_checks import CALIBRATION_ROWS, check_calibration, check_power, real_sizes
-from suite.cross_encoder.method_checks import PLANTED_CHECKS
-from suite.generative.method_checks import PLANTED_GENERATIVE_CHECKS
+from ranker_claims.core.method_checks import CALIBRATION_ROWS, check_calibration, check_power, real_sizes
+from ranker_claims.cross_encoder.method_checks import PLANTED_CHECKS
+from ranker_claims.generative.method_checks import PLANTED_GENERATIVE_CHECKS
 
 
 @pytest.mark.parametrize("name", list(PLANTED_CHECKS))

@@ -11,17 +11,29 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports.page import write_report
-from suite.core.caching import describe_os_error
-from suite.core.runs import RunFormatError, latest_run, load_run
+from ranker_claims.core.caching import describe_os_error
+from ranker_claims.core.runs import RunFormatError, latest_run, load_run
+from ranker_claims.reports.page import write_report
+
+DESCRIPTION = "Render a saved claims run as HTML."
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports", description="Render a saved claims run as HTML.")
+    """``python -m reports``: parse ``argv`` (default: the command line) and :func:`render`; the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m reports", description=DESCRIPTION)
+    add_arguments(parser)
+    return render(parser.parse_args(argv))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments :func:`render` reads, on ``parser``; shared with ``ranker-claims report``, so both say the same."""
     parser.add_argument("run", type=Path, help="a run JSON (or a folder: its latest run)")
     parser.add_argument("-o", "--output", type=Path, default=None, help="report path (default: beside the run, .html)")
-    args = parser.parse_args(argv)
 
+
+def render(args: argparse.Namespace) -> int:
+    """Render ``args.run`` to ``args.output``; print the path written and return 0, else one line on stderr and
+    2 (no run, or not a readable run) or 1 (the report cannot be written)."""
     path = args.run
     if path.is_dir():
         found = latest_run(path)

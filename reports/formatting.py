@@ -69,7 +69,8 @@ def positive_int(value: Any) -> int | None:
 
 def non_negative_int(value: Any) -> int | None:
     """A layer number or a size given in a run (numpy ints included), or None when it is not one."""
-    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0 else None
+    # typeshed's numbers.Integral has no __ge__; every Integral compares with 0.
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0 else None  # type: ignore[operator]
 
 
 def num(value: Any, digits: int = 3, signed: bool = False) -> str:
@@ -142,7 +143,7 @@ def timestamp(stamp: Any) -> str:
         moment = datetime.fromisoformat(str(stamp))
     except ValueError:
         return escape(stamp)
-    zone = " UTC" if moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0 else ""
+    zone = " UTC" if (offset := moment.utcoffset()) is not None and offset.total_seconds() == 0 else ""
     if moment.utcoffset() is not None and not zone:
         zone = " " + moment.strftime("%z")
     return escape(moment.strftime("%Y-%m-%d %H:%M:%S") + zone)

@@ -7,7 +7,7 @@ opening collapsed sections before printing) are read from ``reports/static`` and
 figures are inline SVG, there is no URL of any kind, and a Content-Security-Policy forbids
 the browser from fetching anything and from running any script but the page's own (allowed
 by its hash). Everything read from the run is escaped by construction (see
-:mod:`reports.formatting`). Without JavaScript every number is still there; only sorting is
+:mod:`ranker_claims.reports.formatting`). Without JavaScript every number is still there; only sorting is
 lost. A section that fails to render shows a notice instead of costing the whole report.
 """
 
@@ -21,9 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from reports.figures import FIGURE_RENDERERS, render_figure
-from reports.figures.method_checks import calibration_table
-from reports.formatting import (
+from ranker_claims.core.caching import write_text_atomic
+from ranker_claims.core.results import FEW_UNITS
+from ranker_claims.reports.figures import FIGURE_RENDERERS, render_figure
+from ranker_claims.reports.figures.method_checks import calibration_table
+from ranker_claims.reports.formatting import (
     VERDICT_CLASS,
     VERDICT_ORDER,
     Html,
@@ -40,8 +42,6 @@ from reports.formatting import (
     sort_key,
     timestamp,
 )
-from suite.core.caching import write_text_atomic
-from suite.core.results import FEW_UNITS
 
 ABLATION_MODES = {
     "pre-softmax": "attention scores are masked before the softmax, so the remaining weights renormalise",
@@ -51,7 +51,7 @@ ABLATION_MODES = {
 
 def _static(name: str) -> str:
     """A file of ``reports/static`` (package data), to be inlined in the page."""
-    return (resources.files("reports") / "static" / name).read_text(encoding="utf-8")
+    return (resources.files("ranker_claims.reports") / "static" / name).read_text(encoding="utf-8")
 
 
 # The exact text of the page's one <style> and one <script> element: the CSP allows these two
@@ -186,6 +186,7 @@ def _setup(run: dict[str, Any]) -> str:
         )
     collection_rows = []
     for collection in collections:
+        excluded_html: str
         excluded = collection.get("excluded") or {}
         candidates = collection.get("excluded_candidates")
         if isinstance(excluded, dict) and excluded:
@@ -241,6 +242,10 @@ def _setup(run: dict[str, Any]) -> str:
         for name, version in packages.items()
     )
     env_other = {k: v for k, v in environment.items() if k != "packages"}
+    if run.get("claim_files"):  # which declarations decided it, as --claims-compare compares them
+        env_other["claim files (SHA-256)"] = run["claim_files"]
+    if run.get("gate"):
+        env_other["fails the session on (--claims-fail-on)"] = run["gate"].get("rules")
     return (
         (
             Html('<section id="setup"><h2>Setup</h2>')
@@ -356,7 +361,7 @@ def _summary(run: dict[str, Any]) -> str:
     )
 
 
-# A result's identity across runs, as suite.core.runs.result_key spells it.
+# A result's identity across runs, as ranker_claims.core.runs.result_key spells it.
 ResultKey = tuple[str, str, str]
 
 MARK_NAMES = {"mark-changed": "verdict changed", "mark-new": "new result", "mark-missing": "result missing"}
@@ -812,6 +817,8 @@ def _comparison(run: dict[str, Any]) -> str:
     for name, entries in (
         ("Options that differ", comparison.get("option_changes")),
         ("Package versions that differ", comparison.get("package_changes")),
+        ("Claim files that differ (SHA-256): their verdicts were decided by different declarations",
+         comparison.get("claim_file_changes")),
     ):
         if entries:
             body = Html("").join(
@@ -832,6 +839,11 @@ def _comparison(run: dict[str, Any]) -> str:
             + Html("options rather than the model (comparison labels can mean different directions under different ")
             + Html("conventions).</p>")
         ) + diffs
+    failures = (run.get("gate") or {}).get("failures") or []
+    if failures:  # what --claims-fail-on failed the session on, apart from the verdicts themselves
+        diffs = Html('<div class="banner warn"><p>The session failed on <code>--claims-fail-on {0}</code>:</p>'
+                     "<ul>{1}</ul></div>").format(run["gate"].get("rules"), Html("").join(
+                         Html("<li>{0}</li>").format(failure) for failure in failures)) + diffs
     count = comparison.get("verdict_changes", 0)
     source = comparison.get("baseline_path")
     return (
@@ -928,7 +940,7 @@ def _rules(run: dict[str, Any]) -> str:
         body = (
             Html('<div class="rules">{0}</div>').format(text)
             + Html('<p class="muted small">As recorded in this run when it was made (from the docstring of ')
-            + Html("<code>suite.core.stats</code> in the version of the suite that ran it).</p>")
+            + Html("<code>ranker_claims.core.stats</code> in the version of the suite that ran it).</p>")
         )
     elif "verdict_rules" in run:
         body = Html(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from reports.formatting import Html
+from ranker_claims.reports.formatting import Html
 
 # Categorical colours: one blue for "the heads the claim is about" (matching, lexical,
 # relevant pairs), a warm orange for the second kind (semantic heads, hard negatives) and
@@ -36,13 +36,13 @@ def diverging(delta: float | None, scale: float) -> tuple[str, str]:
         return "#e4e7eb", "#59636e"
     t = max(-1.0, min(1.0, delta / scale)) if scale > 0 else 0.0
     colour = mix(NEUTRAL, DROP if t < 0 else RISE, abs(t) ** 0.85)
-    return "#%02x%02x%02x" % colour, ("#ffffff" if abs(t) > 0.55 else "#1f2328")
+    return "#{:02x}{:02x}{:02x}".format(*colour), ("#ffffff" if abs(t) > 0.55 else "#1f2328")
 
 
 def sequential(t: float, colour: tuple[int, int, int] = (110, 119, 129)) -> tuple[str, str]:
     """Fill and text colour for a share ``t`` in [0, 1] (light grey to ``colour``)."""
     t = max(0.0, min(1.0, t))
-    return "#%02x%02x%02x" % mix(NEUTRAL, colour, t), ("#ffffff" if t > 0.6 else "#1f2328")
+    return "#{:02x}{:02x}{:02x}".format(*mix(NEUTRAL, colour, t)), ("#ffffff" if t > 0.6 else "#1f2328")
 
 
 # --------------------------------------------------------------------------- axes

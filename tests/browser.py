@@ -18,6 +18,7 @@ Chromium's own stderr noise never reaches the result; its tail is kept for diagn
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -183,7 +184,7 @@ def check_renders(
         os.dup2(high_in, 3)
         os.dup2(high_out, 4)
 
-    stderr = tempfile.TemporaryFile()
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 - open while the browser runs, closed below
     process = subprocess.Popen(
         [binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
         stdin=subprocess.DEVNULL,
@@ -263,17 +264,13 @@ def check_renders(
                 requested = (params.get("request") or {}).get("url", "")
                 if requested != url and not requested.startswith(("data:", "blob:", "about:")):
                     requests.append(requested)
-        try:
+        with contextlib.suppress(BrowserError):
             pipe.call("Browser.close")
-        except BrowserError:
-            pass
     finally:
         _stop(process)
         for fd in (command_write, answer_read):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         stderr.seek(0)
         log = stderr.read().decode(errors="replace")
         stderr.close()
@@ -307,10 +304,8 @@ def _stop(process: subprocess.Popen) -> None:
         if not _group_alive(process.pid):
             return
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_alive(group: int) -> bool:

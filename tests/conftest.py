@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from suite.core.results import ClaimResult, Comparison, Verdict
+from ranker_claims.core.results import ClaimResult, Comparison, Verdict
 
 PARTS = ["[CLS]", "query", "[SEP1]", "document", "[SEP2]"]
 FLOW = "X->Y: information flows from X to Y (tokens of Y attend to tokens of X)"
@@ -151,7 +151,7 @@ def layer_profile(layers: int, groups: tuple[str, ...] = ("relevant", "hard", "e
 
 
 def _head_claims(model: str, layers: int, heads: int) -> list[ClaimResult]:
-    """CE-6 .. CE-12 on one model, with figure payloads shaped as ``suite.cross_encoder.measurements.heads`` stores them."""
+    """CE-6 .. CE-12 on one model, with figure payloads shaped as ``ranker_claims.cross_encoder.measurements.heads`` stores them."""
     rng = random.Random(f"claims:{model}")
     easy, hard = head_screen(layers, heads, "easy"), head_screen(layers, heads, "hard")
     lexical, semantic = screened_heads(easy), screened_heads(hard)
@@ -229,7 +229,7 @@ def build_example_run() -> dict[str, Any]:
     and CE-6 (a 24 x 16 head screen) on MonoBERT-large, CE-6..CE-12 (every head figure kind)
     on a 6 x 12 MiniLM; excluded queries, method checks, and a comparison with an earlier
     run in which CE-3 was INCONCLUSIVE."""
-    from suite.core.runs import add_claim_result, compare_runs, new_run
+    from ranker_claims.core.runs import add_claim_result, compare_runs, new_run
 
     environment = {"python": "3.11.7", "implementation": "CPython", "platform": "Linux-6.1-x86_64-with-glibc2.36",
                    "packages": {"torch": "2.13.0", "transformers": "5.1.0", "ir_datasets": "0.5.9",

@@ -6,9 +6,9 @@ attention-to-special-tokens profile."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, overload
 
-from reports.figures.head_grids import (
+from ranker_claims.reports.figures.head_grids import (
     diverging_legend,
     grid_table,
     head_grid_svg,
@@ -17,9 +17,9 @@ from reports.figures.head_grids import (
     head_matrix,
     significance_words,
 )
-from reports.figures.registry import figure_renderer
-from reports.formatting import Html, escape, finite_float, num, positive_int, pval
-from reports.svg import (
+from ranker_claims.reports.figures.registry import figure_renderer
+from ranker_claims.reports.formatting import Html, escape, finite_float, num, positive_int, pval
+from ranker_claims.reports.svg import (
     BLUE,
     EXTRA_COLOURS,
     GREY,
@@ -53,6 +53,10 @@ PROFILE_TITLES = {
 # --------------------------------------------------------------------------- direction table
 
 
+@overload
+def _grid(data: dict[str, Any], name: str, n: int, required: Literal[True] = True) -> list[list[Any]]: ...
+@overload
+def _grid(data: dict[str, Any], name: str, n: int, required: bool) -> list[list[Any]] | None: ...
 def _grid(data: dict[str, Any], name: str, n: int, required: bool = True) -> list[list[Any]] | None:
     """``data[name]`` as an n x n grid; None when optional and absent."""
     grid = data.get(name)
@@ -90,7 +94,7 @@ def render_direction_table(data: dict[str, Any], context: dict[str, Any]) -> str
     row_axis, column_axis = _axis_names(convention)
 
     deltas = [
-        [(finite_float(v) - baseline) if baseline is not None and finite_float(v) is not None else None for v in row]
+        [(f - baseline) if baseline is not None and (f := finite_float(v)) is not None else None for v in row]
         for row in values
     ]
     scale = max((abs(d) for row in deltas for d in row if d is not None), default=0.0) or 1.0
@@ -251,7 +255,7 @@ def render_head_heatmap(data: dict[str, Any], context: dict[str, Any]) -> str:
         raise ValueError(f"layers is {layers} but the grids have {shape[0]} rows")
     negative = str(data.get("negative") or "other")
     largest = max(
-        (abs(finite_float(v)) for e, _ in grids.values() for r in e for v in r if finite_float(v) is not None),
+        (abs(f) for e, _ in grids.values() for r in e for v in r if (f := finite_float(v)) is not None),
         default=0,
     )
     scale = nice_ceiling(largest)
@@ -267,11 +271,14 @@ def render_head_heatmap(data: dict[str, Any], context: dict[str, Any]) -> str:
             )
             return text + (", significant" if significant[i][j] is True else ", not significant")
 
+        def fill_of(i: int, j: int, effect: list = effect) -> tuple[str, str]:
+            return diverging(finite_float(effect[i][j]), scale)
+
         panels.append(
             head_grid_svg(
                 effect,
                 significant,
-                lambda i, j, effect=effect: diverging(finite_float(effect[i][j]), scale),
+                fill_of,
                 tip,
                 title=name,
                 label=Html("{0}: Cohen's d_z, relevant vs {1} negatives").format(name, negative),

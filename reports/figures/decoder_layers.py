@@ -9,8 +9,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from reports.formatting import Html, finite_real, non_negative_int, num
-from reports.svg import (
+from ranker_claims.reports.formatting import Html, finite_real, non_negative_int, num
+from ranker_claims.reports.svg import (
     BLUE,
     EXTRA_COLOURS,
     GREY,
@@ -133,7 +133,7 @@ def read_stages(value: Any, layers: int) -> tuple[dict[str, list[int]] | None, d
 
 
 def _span(layers: list[int]) -> str:
-    """[4, 5, 6] -> "4-6" (as suite.generative.interventions.layer_label)."""
+    """[4, 5, 6] -> "4-6" (as ranker_claims.generative.interventions.layer_label)."""
     if not layers:
         return "none"
     if len(layers) > 1 and layers == list(range(layers[0], layers[-1] + 1)):
@@ -211,6 +211,8 @@ def layer_chart(
     left, top, plot_h = 58, 24, 170
     plot_w = max(220, min(480, 18 * layers))
     width, height = left + plot_w + 14, top + plot_h + 42
+    low: float
+    high: float
     if log:
         low = math.floor(math.log10(min(drawn))) if drawn else 0
         high = math.ceil(math.log10(max(drawn))) if drawn else 1
@@ -307,15 +309,15 @@ def layer_chart(
         colour, dash, label = styles[name]
         runs: list[list[str]] = [[]]
         dots = []
-        for layer, value in points:
-            if value is None or (log and value <= 0):
+        for layer, point in points:
+            if point is None or (log and point <= 0):
                 runs.append([])
                 continue
-            runs[-1].append(Html("{0:.1f},{1:.1f}").format(x(layer), y(value)))
+            runs[-1].append(Html("{0:.1f},{1:.1f}").format(x(layer), y(point)))
             dots.append(
-                Html('<circle cx="{0:.1f}" cy="{1:.1f}" r="{2}" fill="{3}">').format(x(layer), y(value), radius, colour)
+                Html('<circle cx="{0:.1f}" cy="{1:.1f}" r="{2}" fill="{3}">').format(x(layer), y(point), radius, colour)
                 + Html("<title>{0}</title></circle>").format(
-                    Html("{0}, layer {1}: {2:.4g}").format(label, layer, value)
+                    Html("{0}, layer {1}: {2:.4g}").format(label, layer, point)
                 )
             )
         for run in runs:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from reports.figures.decoder_layers import (
+from ranker_claims.reports.figures.decoder_layers import (
     SPARE_COLOURS,
     component_key,
     component_style,
@@ -23,9 +23,19 @@ from reports.figures.decoder_layers import (
     stage_text,
     stage_words,
 )
-from reports.figures.registry import figure_renderer
-from reports.formatting import Html, badge, escape, finite_real, interval, non_negative_int, num, plain, pval
-from reports.svg import (
+from ranker_claims.reports.figures.registry import figure_renderer
+from ranker_claims.reports.formatting import (
+    Html,
+    badge,
+    escape,
+    finite_real,
+    interval,
+    non_negative_int,
+    num,
+    plain,
+    pval,
+)
+from ranker_claims.reports.svg import (
     BLUE,
     DROP,
     GREY,
@@ -465,7 +475,8 @@ def render_layer_series(data: dict[str, Any], context: dict[str, Any]) -> str:
     whole = data.get("whole_stage") or {}
     if not isinstance(whole, dict):
         raise ValueError("whole_stage is not a mapping")
-    segments, listed = [], []
+    segments: list[tuple[int, int, float, str, str]] = []
+    listed = []
     for spec, value in whole.items():
         component, _, stage = str(spec).partition(":")
         number = finite_real(value)
@@ -524,7 +535,7 @@ def _group_colour(group: str, spare: dict[str, str]) -> str:
     base = COMPONENT_RGB.get(component_key(component))
     if base is None:
         return spare.setdefault(group, SPARE_COLOURS[len(spare) % len(SPARE_COLOURS)])
-    return "#%02x%02x%02x" % mix(base, (255, 255, 255), STAGE_TINT.get(stage, 0.2))
+    return "#{:02x}{:02x}{:02x}".format(*mix(base, (255, 255, 255), STAGE_TINT.get(stage, 0.2)))
 
 
 def _group_order(group: str) -> tuple[int, int, str]:
@@ -583,6 +594,7 @@ def render_attribution_shares(data: dict[str, Any], context: dict[str, Any]) -> 
             position = top + plot_h * (1 - tick)
             svg.append(y_gridline(left, left + plot_w, position, f"{tick:g}"))
         for k, layer in enumerate(readers):
+            bottom: float
             x0, bottom = left + k * bw, top + plot_h
             row = shares[layer]
             known = [(g, v) for g in groups if (v := row.get(g)) is not None and v > 0]
@@ -642,8 +654,8 @@ def render_attribution_shares(data: dict[str, Any], context: dict[str, Any]) -> 
     heads = data.get("heads")
     head_words = ""
     if isinstance(heads, dict):
-        k, candidates = non_negative_int(heads.get("k")), non_negative_int(heads.get("candidates"))
-        paper = finite_real(heads.get("paper_share_in_all"))
+        top_k, candidates = non_negative_int(heads.get("k")), non_negative_int(heads.get("candidates"))
+        paper_share = finite_real(heads.get("paper_share_in_all"))
         head_words = (
             (
                 Html('<p class="caption"><strong>Shared heads:</strong> of the {0} ').format(
@@ -653,11 +665,11 @@ def render_attribution_shares(data: dict[str, Any], context: dict[str, Any]) -> 
                     num(finite_real(heads.get("share_in_all")))
                 )
                 + Html("{0} contributors to some active stage-III neuron for every analysed correct query, ").format(
-                    k if k is not None else "?"
+                    top_k if top_k is not None else "?"
                 )
                 + Html("{0} for at least one").format(num(finite_real(heads.get("share_in_any"))))
             )
-            + (Html(" (paper: {0} for every query)").format(num(paper, 2)) if paper is not None else "")
+            + (Html(" (paper: {0} for every query)").format(num(paper_share, 2)) if paper_share is not None else "")
             + Html(".</p>")
         )
     paper, driven, why = read_stages(

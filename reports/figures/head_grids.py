@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reports.formatting import Html, escape, finite_float, num
-from reports.svg import OUTLINE, diverging, label_step
+from ranker_claims.reports.formatting import Html, escape, finite_float, num
+from ranker_claims.reports.svg import OUTLINE, diverging, label_step
 
 
 def head_matrix(value: Any, name: str, shape: tuple[int, int] | None = None) -> list[list[Any]]:

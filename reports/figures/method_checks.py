@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reports.figures.registry import figure_renderer
-from reports.formatting import Html, num
+from ranker_claims.reports.figures.registry import figure_renderer
+from ranker_claims.reports.formatting import Html, num
 
 VERDICTS = ("SUPPORTED", "CONTRADICTED")
 HEADINGS = {"SUPPORTED": "SUPPORTED under the null", "CONTRADICTED": "CONTRADICTED with the claim true"}

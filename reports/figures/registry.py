@@ -3,7 +3,7 @@ the one function registered for it. A kind without a renderer (or whose renderer
 odd data) is shown as its data, so a new figure kind is never silently lost.
 
 A renderer is code, not data: what it returns is HTML. The project's renderers return
-:class:`~reports.formatting.Html` built by ``Html(...).format`` (so what they read from a run
+:class:`~ranker_claims.reports.formatting.Html` built by ``Html(...).format`` (so what they read from a run
 is escaped by construction); a plain ``str`` from a renderer registered elsewhere is taken as
 the HTML its author built, and escaping its run values is that renderer's job."""
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reports.formatting import Html, render_data
+from ranker_claims.reports.formatting import Html, render_data
 
 FigureRenderer = Callable[[Any, dict[str, Any]], Html | str]
 FIGURE_RENDERERS: dict[str, FigureRenderer] = {}

@@ -32,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from suite.core.caching import build_once, refuse_symlinked_build
+from ranker_claims.core.caching import build_once, refuse_symlinked_build
 
 #: Packages whose versions decide the bytes a build writes (random streams, kernels, serialisation, defaults).
 BUILD_PACKAGES = ("numpy", "torch", "transformers", "tokenizers", "safetensors")
@@ -218,12 +218,12 @@ def run_builds(jobs: Sequence[BuildJob], *, workers: int | None = None,
 
 
 def _start(job: BuildJob, position: int, scratch: Path) -> subprocess.Popen:
-    """A process of its own for ``job`` (``python -m suite.core.builds``): nothing of the parent's threads,
+    """A process of its own for ``job`` (``python -m ranker_claims.core.builds``): nothing of the parent's threads,
     state or ``__main__`` is carried over. It draws its progress bar on line ``position`` of the terminal."""
     order = scratch / f"{job.target.name}.pickle"
     order.write_bytes(pickle.dumps(job))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "suite.core.builds", str(order), str(position)], env=env)
+    return subprocess.Popen([sys.executable, "-m", "ranker_claims.core.builds", str(order), str(position)], env=env)
 
 
 def _checked(job: BuildJob, record: dict[str, Any]) -> dict[str, Any]:
@@ -236,7 +236,7 @@ def _checked(job: BuildJob, record: dict[str, Any]) -> dict[str, Any]:
                                                              ("seconds", "weights_sha256", "platform")}}
 
 
-if __name__ == "__main__":  # a build process started by run_builds: python -m suite.core.builds ORDER POSITION
+if __name__ == "__main__":  # a build process started by run_builds: python -m ranker_claims.core.builds ORDER POSITION
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # loading and saving bars would break the build's own

@@ -21,9 +21,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from suite.core.builds import BuildJob, run_builds
-from suite.core.collections import Collection, CollectionError, check_collection, load_collection
-from suite.core.models import ModelError
+from ranker_claims.core.builds import BuildJob, run_builds
+from ranker_claims.core.collections import Collection, CollectionError, check_collection, load_collection
+from ranker_claims.core.models import ModelError
 
 EMBEDDED = "embedded:"
 
@@ -118,7 +118,7 @@ class Catalog:
                   say: Callable[[str], None] = print) -> dict[str, BuildPlan]:
         """The embedded models among ``specs``, every missing build of all of them made in one go: one
         line says what will be built and about how long, then independent builds run side by side, one
-        thread each (:func:`suite.core.builds.run_builds`)."""
+        thread each (:func:`ranker_claims.core.builds.run_builds`)."""
         plans = {spec: model.plan(Path(cache_dir)) for spec in dict.fromkeys(specs)
                  if (model := self.embedded_model(spec)) is not None}
         run_builds([job for plan in plans.values() for job in plan.jobs], workers=workers, say=say)

@@ -25,12 +25,15 @@ import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, cast
 
-from suite.core.results import ClaimResult, InsufficientData, Verdict
-from suite.core.study import Study
+from ranker_claims.core.results import ClaimResult, InsufficientData, Verdict
+from ranker_claims.core.study import Study
 
-P = TypeVar("P")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+P = TypeVar("P", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ class Registry:
     ) -> Callable[[MeasureFunction[P]], MeasureFunction[P]]:
         """Decorator: add the function under ``name`` (default: its own) with ``params`` as schema."""
         schema = NoParams if params is None else params
-        if not (dataclasses.is_dataclass(schema) and schema.__dataclass_params__.frozen):
+        # typeshed's DataclassInstance lacks __dataclass_params__, which every dataclass has.
+        if not (dataclasses.is_dataclass(schema) and schema.__dataclass_params__.frozen):  # type: ignore[union-attr]
             raise TypeError(f"{schema!r}: a measurement's parameters must be a frozen dataclass")
 
         def add(function: MeasureFunction[P]) -> MeasureFunction[P]:
@@ -147,6 +151,10 @@ class Claim:
     reduced_precision: str | None = None
     # The claims of the same file this one presupposes (its TOML ``requires``), resolved at load.
     requires: tuple[Claim, ...] = ()
+    # In a phrase each, what is measured and what decides it (TOML ``measures``, ``decided_by``): the README's
+    # claims tables are generated from them (``ranker-claims list --format markdown``); "" where not declared.
+    measures: str = ""
+    decided_by: str = ""
 
     def __str__(self) -> str:
         return self.id
@@ -227,10 +235,12 @@ def load_claims(path: str | Path, registry: Registry) -> list[Claim]:
     """Read claim declarations, resolving each measurement in ``registry`` and checking its parameters.
 
     The file's ``[source]`` table gives the shared citation; a claim's ``requires`` lists the ids
-    of the claims of the same file it presupposes. Raises :class:`ClaimsFileError` naming the
-    file and the claim on a missing key, an unknown measurement, a parameter the measurement does
-    not know, lacks or cannot read, a duplicate id, a ``requires`` naming no claim of the file, or
-    claims that require each other in a cycle.
+    of the claims of the same file it presupposes; its optional ``measures`` and ``decided_by`` describe it
+    in a phrase each (documentation only: nothing is measured or decided from them). Raises
+    :class:`ClaimsFileError` naming the file and the claim on a missing key, an unknown measurement, a
+    parameter the measurement does not know, lacks or cannot read, a non-string ``measures`` or
+    ``decided_by``, a duplicate id, a ``requires`` naming no claim of the file, or claims that require each
+    other in a cycle.
     """
     path = Path(path)
     data = tomllib.loads(path.read_text())
@@ -250,6 +260,10 @@ def load_claims(path: str | Path, registry: Registry) -> list[Claim]:
         citation = entry.pop("citation", source.get("citation", ""))
         declared = entry.pop("params", {})
         reduced_precision = entry.pop("reduced_precision", None)
+        measures, decided_by = entry.pop("measures", ""), entry.pop("decided_by", "")
+        for key, text in (("measures", measures), ("decided_by", decided_by)):
+            if not isinstance(text, str):
+                raise ClaimsFileError(f"{where}: {key} must be a string, got {_shown(text)}")
         required = entry.pop("requires", [])
         if not (isinstance(required, list) and all(isinstance(i, str) for i in required)):
             raise ClaimsFileError(f"{where}: requires must be an array of claim ids, got {_shown(required)}")
@@ -265,7 +279,7 @@ def load_claims(path: str | Path, registry: Registry) -> list[Claim]:
         claims.append(Claim(
             id=claim_id, title=title, statement=statement, paper=paper, paper_value=paper_value, figure=figure,
             citation=citation, measurement=measurement, params=params, declared_params=declared,
-            reduced_precision=reduced_precision,
+            reduced_precision=reduced_precision, measures=measures, decided_by=decided_by,
         ))
         requires.setdefault(claim_id, tuple(dict.fromkeys(required)))
     ids = [c.id for c in claims]
@@ -346,7 +360,7 @@ def _read(value: Any, hint: Any, where: str, owner: str) -> Any:
         hint = next(a for a in args if a is not type(None))  # optional: present means the other type
         origin, args = typing.get_origin(hint), typing.get_args(hint)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where, owner)
+        return _build(cast("type[DataclassInstance]", hint), value, where, owner)
     fits = {
         bool: lambda v: isinstance(v, bool),
         int: lambda v: isinstance(v, int) and not isinstance(v, bool),

@@ -2,7 +2,7 @@
 
 One interface for every source: an ``ir_datasets`` id, a local directory in the
 formats of TREC / BEIR / Cranfield, or a generated collection. Every loader
-returns a :class:`Collection`; :func:`suite.core.reranking.build_reranking_set` turns it into the
+returns a :class:`Collection`; :func:`ranker_claims.core.reranking.build_reranking_set` turns it into the
 papers' setting (re-rank a first-stage candidate list, with relevant, hard-negative
 and easy-negative groups).
 
@@ -20,7 +20,7 @@ Conventions every loader follows, so that collections are comparable:
 * a run may hold entries no pool can use: ids without text, ids no document source
   names, ids listed twice for a query and non-finite scores. Loading keeps them (only a
   re-ranking set knows how deep it reads, or whether it reads the run at all), except an
-  id listed twice in a run file, an error at its place in the file; :func:`suite.core.reranking.build_reranking_set`
+  id listed twice in a run file, an error at its place in the file; :func:`ranker_claims.core.reranking.build_reranking_set`
   leaves them out of the pools and counts them per query, or refuses them with ``strict``.
 """
 
@@ -38,7 +38,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from suite.core.bm25 import BM25
+from ranker_claims.core.bm25 import BM25
 
 
 class CollectionError(ValueError):
@@ -432,7 +432,7 @@ def _ranked(rows: dict[str, list[tuple[float, int, str]]]) -> Run:
     """(score, rank, docid) rows as lists best first: by score, ties by rank.
 
     NaN scores sort last (by rank): compared as they are, a NaN would scramble the order of the
-    finite scores around it. Pools leave such entries out anyway (:func:`suite.core.reranking.build_reranking_set`).
+    finite scores around it. Pools leave such entries out anyway (:func:`ranker_claims.core.reranking.build_reranking_set`).
     """
     def key(entry: tuple[float, int, str]) -> tuple[bool, float, int]:
         score, rank, _ = entry

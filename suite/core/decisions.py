@@ -1,7 +1,7 @@
 """From per-query values and the session's settings to comparisons and a claim's result, in one place.
 
 Every measurement of both wings decides through these functions, so the mapping from
-:class:`Settings` (alpha, correction, test, min_power, bootstrap, seed) to :mod:`suite.core.stats`
+:class:`Settings` (alpha, correction, test, min_power, bootstrap, seed) to :mod:`ranker_claims.core.stats`
 and the rule pairing treatment with control values are each written once.
 
 Pairing rule (:func:`align`): per-query values come either as a mapping ``{qid: value}`` or as
@@ -17,20 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Union
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from suite.core import stats
-from suite.core.claims import Claim, Settings
-from suite.core.results import ClaimResult, Comparison, Verdict
-from suite.core.study import Study
+from ranker_claims.core import stats
+from ranker_claims.core.claims import Claim, Settings
+from ranker_claims.core.results import ClaimResult, Comparison, Verdict
+from ranker_claims.core.study import Study
 
 # Per-query values: {qid: value} or an array in the study's row order; a value may itself be an array.
-PerQuery = Union[Mapping[Any, Any], Sequence[float], np.ndarray]
+PerQuery = Mapping[Any, Any] | Sequence[float] | np.ndarray
 
 # The ranges measured values are known to lie in, declared with each paired comparison so that a
-# test valid for every distribution on the range can decide (see suite.core.stats.paired).
+# test valid for every distribution on the range can decide (see ranker_claims.core.stats.paired).
 UNIT = (0.0, 1.0)  # effectiveness measures (nDCG, MRR), attention weights, shares
 SIGNED_UNIT = (-1.0, 1.0)  # cosines, rank correlations, differences of shares
 
@@ -43,7 +44,7 @@ def align(treatment: PerQuery, control: PerQuery | float) -> tuple[np.ndarray, n
             y = np.array([control[k] for k in keys], dtype=float)
         elif np.isscalar(control):
             keys = sorted(treatment)
-            y = np.full(len(keys), float(control))
+            y = np.full(len(keys), float(cast(float, control)))
         else:
             raise TypeError("a per-query mapping pairs with a mapping or a constant, not with an array")
         x = np.array([treatment[k] for k in keys], dtype=float)
@@ -51,7 +52,7 @@ def align(treatment: PerQuery, control: PerQuery | float) -> tuple[np.ndarray, n
         if isinstance(control, Mapping):
             raise TypeError("a per-query array pairs with an array or a constant, not with a mapping")
         x = np.asarray(treatment, dtype=float)
-        y = np.full_like(x, float(control)) if np.isscalar(control) else np.asarray(control, dtype=float)
+        y = np.full_like(x, float(cast(float, control))) if np.isscalar(control) else np.asarray(control, dtype=float)
         if len(x) != len(y):
             raise ValueError(f"per-query arrays differ in length: {len(x)} and {len(y)}")
     finite = _finite_rows(x) & _finite_rows(y)
@@ -68,19 +69,19 @@ def paired(settings: Settings, label: str, treatment: PerQuery, control: PerQuer
            smallest_effect: float | None = None, resamples: int | None = None, unit: str = "queries") -> Comparison:
     """A paired test of mean(treatment - control) over the aligned queries: the session's test where
     it holds its level on the data's own shape, else betting on values within ``bounds`` (the
-    range every value lies in, or None where none is known; see suite.core.stats.paired).
+    range every value lies in, or None where none is known; see ranker_claims.core.stats.paired).
 
     ``resamples`` overrides ``settings.bootstrap`` for intervals that are only displayed where no
     range is declared (the per-head screen of CE-6 uses 200)."""
     x, y = align(treatment, control)
     return stats.paired_comparison(
-        label, x, float(control) if np.isscalar(control) else y, hypothesis=hypothesis, margin=margin, expected_effect=expected_effect,
+        label, x, float(cast(float, control)) if np.isscalar(control) else y, hypothesis=hypothesis, margin=margin, expected_effect=expected_effect,
         smallest_effect=smallest_effect, bounds=bounds, test=settings.test, alpha=settings.alpha, min_power=settings.min_power,
         n_resamples=settings.bootstrap if resamples is None else resamples, seed=settings.seed, unit=unit,
     )
 
 
-def proportion(settings: Settings, label: str, hits: Sequence[bool] | np.ndarray, p0: float, *, hypothesis: str,
+def proportion(settings: Settings, label: str, hits: ArrayLike, p0: float, *, hypothesis: str,
                margin: float | None = None, expected_effect: float | None = None,
                smallest_effect: float | None = None, selection: int = 1, unit: str = "queries") -> Comparison:
     """k of n queries (``hits``, one boolean per query) against p0, exact binomial; ``selection``:

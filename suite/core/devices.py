@@ -222,7 +222,7 @@ def interruptible(call: Callable[[], T]) -> T:
         try:
             with torch.set_grad_enabled(grad), torch.inference_mode(inference):
                 outcome["value"] = context.run(call)
-        except BaseException as error:  # noqa: BLE001 - raised again on the main thread
+        except BaseException as error:  # raised again on the main thread
             outcome["error"] = error
 
     helper = threading.Thread(target=target, name="claims-batch", daemon=True)

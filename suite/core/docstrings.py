@@ -1,6 +1,6 @@
 """Reading a named section out of a module docstring.
 
-The verdict rules live in one place, the docstring of :mod:`suite.core.stats`; a run stores
+The verdict rules live in one place, the docstring of :mod:`ranker_claims.core.stats`; a run stores
 that section's text when it is made (``run["verdict_rules"]``) so that its report shows the
 rules that decided it, not whatever rules are installed when it is re-rendered.
 """

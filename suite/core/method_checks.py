@@ -2,14 +2,14 @@
 
 A claim's verdict is only as good as the instrument behind it. Every ``pytest claims/`` run
 records two kinds of checks in its report: ``planted`` (each wing's detectors on a model with a
-mechanism planted by hand: :mod:`suite.cross_encoder.method_checks`,
-:mod:`suite.generative.method_checks`) and ``calibration`` (here: each kind of decision, on each
+mechanism planted by hand: :mod:`ranker_claims.cross_encoder.method_checks`,
+:mod:`ranker_claims.generative.method_checks`) and ``calibration`` (here: each kind of decision, on each
 kind of data, at n = 2, 3, 5, 10 and at the n the claims have, >= 1,000 simulations a cell;
 SUPPORTED under the null and CONTRADICTED with the claim true may each come out at most at alpha
 plus three Monte-Carlo standard errors, and the power the reasons quote must match simulation).
 
 A check is a dict ``{"name", "kind", "passed", "detail", "figures", ...}`` (see
-:func:`suite.core.runs.add_method_check`); figures use the report's existing kinds.
+:func:`ranker_claims.core.runs.add_method_check`); figures use the report's existing kinds.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from suite.core import stats
-from suite.core.claims import Settings
-from suite.core.stats.calibration import CALIBRATED, SMALL_N
+from ranker_claims.core import stats
+from ranker_claims.core.claims import Settings
+from ranker_claims.core.stats.calibration import CALIBRATED, SMALL_N
 
 Check = dict[str, Any]
 Setup = TypeVar("Setup")
@@ -86,13 +86,15 @@ def _decisions_of(details: dict[str, Any]) -> tuple[str, ...]:
     """The calibrated decisions a recorded comparison is an instance of."""
     kind, hypothesis = details.get("kind"), details.get("hypothesis")
     if kind == "paired":
-        return {"two-sided": ("difference",), "equivalent": ("equivalence",)}.get(
-            hypothesis, ("superiority", "superiority-smallest", "screen", "family"))
+        paired: dict[Any, tuple[str, ...]] = {"two-sided": ("difference",), "equivalent": ("equivalence",)}
+        return paired.get(hypothesis, ("superiority", "superiority-smallest", "screen", "family"))
     if kind == "proportion":
         if hypothesis == "equivalent":
             return ("proportion-equivalence",)
         return ("worst-of-L",) if (details.get("selection") or 1) > 1 else ("proportion",)
-    return {"bounded": ("bounded",), "mcnemar": ("mcnemar",), "independent": ("mann-whitney",)}.get(kind, ())
+    other: dict[Any, tuple[str, ...]] = {"bounded": ("bounded",), "mcnemar": ("mcnemar",),
+                                         "independent": ("mann-whitney",)}
+    return other.get(kind, ())
 
 
 CALIBRATION_ROWS = [(name, data) for name, spec in CALIBRATED.items() for data in spec.data]
@@ -105,7 +107,7 @@ def check_calibration(decision: str, data: str, settings: Settings, *, sizes: Se
     3 Monte-Carlo s.e., and the real comparison function agreeing where audited."""
     spec = CALIBRATED[decision]
     small = [(n, n) if decision == "mann-whitney" else n for n in SMALL_N]
-    cells = []
+    cells: list[dict[str, Any]] = []
     for n in [*small, *sizes]:
         for result in stats.simulate_verdict_rate(decision, data, n, n_sims=n_sims, alpha=settings.alpha,
                                                   seed=settings.seed, test=settings.test,

@@ -7,11 +7,11 @@ instead of an arbitrary id order. Scores are handed to ir_measures as ranks for 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from suite.core.collections import RerankingSet
+from ranker_claims.core.collections import RerankingSet
 
 
 def parse_measure(name: str):
@@ -32,7 +32,7 @@ def qrels_of(rerank: RerankingSet, full_qrels: dict[str, dict[str, int]]) -> dic
 def per_query(
     measure: str,
     qrels: dict[str, dict[str, int]],
-    rankings: dict[str, Sequence[str]],
+    rankings: Mapping[str, Sequence[str]],
 ) -> dict[str, float]:
     """``measure`` for every query of ``rankings`` (docids best first)."""
     import ir_measures

@@ -7,8 +7,8 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from suite.core.bm25 import BM25
-from suite.core.collections import (
+from ranker_claims.core.bm25 import BM25
+from ranker_claims.core.collections import (
     CANDIDATE_PROBLEMS,
     DUPLICATE_ID,
     FIRST_STAGES,
@@ -97,9 +97,9 @@ def build_reranking_set(
                                  f"no usable first-stage candidate ({_summary(left_out)})")
                 continue
             pooled = {c.docid for c in candidates}
-            extra = [Candidate(docid, doc_text, grade, _group(grade, relevant_grade))
+            extra = [Candidate(docid, extra_text, grade, _group(grade, relevant_grade))
                      for docid, grade in sorted(judged.items(), key=lambda item: (-item[1], item[0]))
-                     if docid not in pooled and (doc_text := documents.get(docid))]
+                     if docid not in pooled and (extra_text := documents.get(docid))]
             kept.append(RerankQuery(qid, text, candidates, extra))
     if strict and problems:
         qid, left_out = next(iter(problems.items()))

@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-
 # Fewer units of analysis than this and a verdict rests on less than an IR evaluation would
 # accept: TREC tracks judge 43-50 topics, and Voorhees & Buckley (SIGIR 2002) found 25 topics
 # the least at which a difference is stable. The report flags such verdicts; they still count.
@@ -14,7 +13,7 @@ FEW_UNITS = 25
 
 
 class Verdict(str, Enum):
-    """The three outcomes of a claim; the rules that pick one live in :mod:`suite.core.stats`."""
+    """The three outcomes of a claim; the rules that pick one live in :mod:`ranker_claims.core.stats`."""
 
     SUPPORTED = "SUPPORTED"
     CONTRADICTED = "CONTRADICTED"
@@ -23,7 +22,7 @@ class Verdict(str, Enum):
 
 class InsufficientData(ValueError):
     """The collection lacks what a measurement needs (too few queries, no pair of a group): the claim is
-    INCONCLUSIVE with this message as its reason (:meth:`suite.core.claims.Claim.evaluate`), not an error."""
+    INCONCLUSIVE with this message as its reason (:meth:`ranker_claims.core.claims.Claim.evaluate`), not an error."""
 
 
 @dataclass
@@ -66,7 +65,7 @@ class ClaimResult:
     model: str
     collection: str
     metric: str
-    decision: str  # "superiority" | "equivalence" | ...; see suite.core.stats
+    decision: str  # "superiority" | "equivalence" | ...; see ranker_claims.core.stats
     correction: str
     alpha: float
     verdict: Verdict

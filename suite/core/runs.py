@@ -6,7 +6,12 @@ A run is a plain JSON dict (``schema`` 1)::
      "environment": {...}, "options": {...}, "targets": [{"model": {...}, "collection": {...}}],
      "claims": [ClaimResult.to_dict(), ...],
      "method_checks": [...],  # optional
+     "claim_files": {key: sha256},  # the claim files that declared its claims (each result names its own)
+     "gate": {"rules": "...", "failures": [...]},  # optional: what --claims-fail-on failed the session on
      "comparison": {...}}     # optional, from compare_runs()
+
+``environment.suite`` says which suite decided it: its version, and the commit and whether the
+checkout was dirty where it runs from one (:func:`suite_provenance`).
 
 Runs live in ``<output dir>/runs/<run_id>.json``. Every save replaces the file in one
 step (a temporary file in the same folder, flushed and fsynced, then ``os.replace``), so a
@@ -25,17 +30,18 @@ import os
 import platform
 import re
 import secrets
+import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-from suite.core import stats
-from suite.core.caching import write_atomic
-from suite.core.docstrings import docstring_section
+from ranker_claims.core import stats
+from ranker_claims.core.caching import write_atomic
+from ranker_claims.core.docstrings import docstring_section
 
 SCHEMA = 1
 
@@ -61,7 +67,7 @@ class RunFormatError(ValueError):
 
 def new_run_id(now: datetime | None = None) -> str:
     """``YYYYMMDDTHHMMSSZ-xxxx``: UTC start time, then 4 random hex digits."""
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
@@ -81,9 +87,34 @@ def environment_info() -> dict[str, Any]:
     }
 
 
+def suite_provenance() -> dict[str, Any]:
+    """This suite's version and, run from a git checkout of it, the commit and whether the tree differed
+    from it (``dirty``; untracked files count: a new claim file decides verdicts too). Installed from a
+    wheel, or without git, the commit and flag are None."""
+    try:
+        version: str | None = metadata.version("ranker-claims")
+    except metadata.PackageNotFoundError:
+        version = None
+    package = Path(__file__).resolve().parents[1]  # the package's own folder, suite/ in a checkout
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    project = Path(top) / "pyproject.toml" if top else None
+    if project is None or not project.is_file() or 'name = "ranker-claims"' not in project.read_text():
+        return {"version": version, "commit": None, "dirty": None}  # a wheel, or a checkout of something else
+    status = git("status", "--porcelain", "--", ".", "../fixtures", "../reports", "../claims", "../pyproject.toml")
+    return {"version": version, "commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+
+
 def new_run(options: dict[str, Any], environment: dict[str, Any] | None = None) -> dict[str, Any]:
     """An empty run started now; ``environment`` defaults to :func:`environment_info`."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "schema": SCHEMA,
         "run_id": new_run_id(now),
@@ -242,7 +273,7 @@ CLAIM_SCHEMA: dict[str, Any] = {
         "per_query": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": _NUMBER}},
         "preconditions": {"type": "object", "additionalProperties": _TEXT},
         "verdict_unconditioned": {"enum": [*_VERDICT["enum"], None]}, "reason_unconditioned": _MAYBE_TEXT,
-        "seconds": _NUMBER,
+        "seconds": _NUMBER, "claim_file": _MAYBE_TEXT, "claim_file_sha256": _MAYBE_TEXT,
     },
 }
 RUN_SCHEMA: dict[str, Any] = {
@@ -251,7 +282,10 @@ RUN_SCHEMA: dict[str, Any] = {
     "properties": {
         "schema": {"type": "integer"}, "run_id": _TEXT, "started": _MAYBE_TEXT, "finished": _MAYBE_TEXT,
         "interrupted": {"type": ["boolean", "null"]},
-        "environment": {"type": "object", "properties": {"packages": _OBJECT, "placements": _OBJECT}},
+        "environment": {"type": "object", "properties": {"packages": _OBJECT, "placements": _OBJECT,
+                                                          "suite": _OBJECT}},
+        "claim_files": {"type": "object", "additionalProperties": _TEXT},
+        "gate": {"type": "object", "properties": {"rules": _TEXT, "failures": {"type": "array", "items": _TEXT}}},
         "options": _OBJECT, "verdict_rules": {"type": ["string", "array", "object", "null"]},
         "targets": {"type": "array", "items": {"type": "object", "properties": {"model": _OBJECT,
                                                                               "collection": _OBJECT}}},
@@ -264,7 +298,7 @@ RUN_SCHEMA: dict[str, Any] = {
             "changes": {"type": "array", "items": _OBJECT},
             "only_in_baseline": {"type": "array", "items": _OBJECT},
             "only_in_current": {"type": "array", "items": _OBJECT},
-            "option_changes": _OBJECT, "package_changes": _OBJECT}},
+            "option_changes": _OBJECT, "package_changes": _OBJECT, "claim_file_changes": _OBJECT}},
     },
 }
 
@@ -384,8 +418,9 @@ def _is(value: Any, kind: str) -> bool:
         return isinstance(value, bool)
     if isinstance(value, bool):
         return False
-    return isinstance(value, {"object": dict, "array": list, "string": str, "number": (int, float),
-                              "integer": int}[kind])
+    types: dict[str, type | tuple[type, ...]] = {"object": dict, "array": list, "string": str,
+                                                  "number": (int, float), "integer": int}
+    return isinstance(value, types[kind])
 
 
 def _type_name(value: Any) -> str:
@@ -521,7 +556,13 @@ def _compare_results(before: dict[str, Any], after: dict[str, Any], match: str) 
         "comparisons": per_label,
         "comparisons_only_in_baseline": [label for label in comparisons_before if label not in comparisons_after],
         "comparisons_only_in_current": [label for label in comparisons_after if label not in comparisons_before],
+        "claim_file_changed": _differ(before.get("claim_file_sha256"), after.get("claim_file_sha256")),
     }
+
+
+def _differ(before: str | None, after: str | None) -> bool | None:
+    """Whether two hashes differ; None where a run does not record one (written before runs did)."""
+    return None if before is None or after is None else before != after
 
 
 # Matching passes, strictest first: a result is paired with the first unpaired result of
@@ -545,7 +586,10 @@ def compare_runs(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str,
     before and after, whether the verdict changed, the shift of the measured value, the
     effect and the corrected p of the headline comparison (the first comparison the two
     share a label for) and of every comparison by label. Results without a partner are
-    listed in ``only_in_baseline`` / ``only_in_current``.
+    listed in ``only_in_baseline`` / ``only_in_current``. ``claim_file_changes`` names the claim files
+    both runs used whose bytes differ (``{key: [sha256 before, sha256 after]}``), and each pair says
+    whether its own claim file did (``claim_file_changed``): such verdicts were decided by different
+    declarations.
     """
     before_claims = list(baseline.get("claims", []))
     after_claims = list(current.get("claims", []))
@@ -560,6 +604,7 @@ def compare_runs(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str,
                     pairs[i] = (j, match)
                     paired_before.add(j)
                     break
+    files_before, files_after = baseline.get("claim_files") or {}, current.get("claim_files") or {}
     changes = [
         _compare_results(before_claims[j], after_claims[i], match)
         for i, (j, match) in sorted(pairs.items())
@@ -580,6 +625,8 @@ def compare_runs(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str,
         "only_in_current": [_identity(after_claims[i]) for i in range(len(after_claims)) if i not in pairs],
         "option_changes": option_changes,
         "package_changes": package_changes,
+        "claim_file_changes": {key: [files_before[key], files_after[key]] for key in sorted(files_before)
+                               if key in files_after and files_before[key] != files_after[key]},
     }
 
 

@@ -28,8 +28,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-from suite.core.caching import describe_os_error, write_atomic
-from suite.core.collections import Collection
+from ranker_claims.core.caching import describe_os_error, write_atomic
+from ranker_claims.core.collections import Collection
 
 T = TypeVar("T")
 
@@ -175,7 +175,8 @@ class StudyCache:
                 _discard(path, error)
         values = compute()
         if path is not None:
-            _write_or_warn(path, lambda handle: np.savez_compressed(handle, **values))
+            # numpy's stub lets **kwds meet allow_pickle: bool; every value here is an array.
+            _write_or_warn(path, lambda handle: np.savez_compressed(handle, **values))  # type: ignore[arg-type]
         self._memory[key, ".npz"] = values
         return values
 

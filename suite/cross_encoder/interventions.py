@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from suite.cross_encoder.parts import Part
+from ranker_claims.cross_encoder.parts import Part
 
 if TYPE_CHECKING:
     import torch
@@ -184,7 +184,7 @@ def intervening(
     if getattr(model.config, "_attn_implementation", None) != ATTN_IMPLEMENTATION:
         raise RuntimeError(
             f"model was not loaded with attn_implementation={ATTN_IMPLEMENTATION!r}; "
-            "load it through suite.cross_encoder.model.CrossEncoder"
+            "load it through ranker_claims.cross_encoder.model.CrossEncoder"
         )
     layers = layer_of if layer_of is not None else attention_layers(model)
     n_layers = len(layers)

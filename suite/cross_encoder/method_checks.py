@@ -1,6 +1,6 @@
 """Method checks of the cross-encoder detectors: each must find the mechanism planted by hand.
 
-Each detector runs, through the same code the claims use, on :mod:`suite.cross_encoder.planted`'s
+Each detector runs, through the same code the claims use, on :mod:`ranker_claims.cross_encoder.planted`'s
 model, where the answer is known: the CE-6 screen must name the planted matching head (and not the
 no-op head), CE-9's alignment rank it first, CE-10's decomposition give it a large context-free
 share, ablating it (CE-8) drop nDCG@10 below ablating any other head of its layer, and ablating
@@ -16,26 +16,26 @@ from typing import Any
 
 import numpy as np
 
-from suite.core import stats
-from suite.core.claims import Settings
-from suite.core.method_checks import Check, method_check, one_thread
-from suite.core.reranking import build_reranking_set
-from suite.cross_encoder.analyses import decomposition, query_key
-from suite.cross_encoder.interventions import (
+from ranker_claims.core import stats
+from ranker_claims.core.claims import Settings
+from ranker_claims.core.method_checks import Check, method_check, one_thread
+from ranker_claims.core.reranking import build_reranking_set
+from ranker_claims.cross_encoder.analyses import decomposition, query_key
+from ranker_claims.cross_encoder.interventions import (
     Direction,
     DirectionAblation,
     HeadAblation,
     all_directions,
 )
-from suite.cross_encoder.measurements.directions import direction_figure
-from suite.cross_encoder.measurements.heads import SCREENED, screen
-from suite.cross_encoder.model import CrossEncoder
-from suite.cross_encoder.planted import (
+from ranker_claims.cross_encoder.measurements.directions import direction_figure
+from ranker_claims.cross_encoder.measurements.heads import SCREENED, screen
+from ranker_claims.cross_encoder.model import CrossEncoder
+from ranker_claims.cross_encoder.planted import (
     PlantedCrossEncoder,
     build_planted_cross_encoder,
     planted_collection,
 )
-from suite.cross_encoder.study import CrossEncoderStudy
+from ranker_claims.cross_encoder.study import CrossEncoderStudy
 
 # A context-free share above this counts as "large" for the planted head (R^2).
 LARGE_SHARE = 0.9

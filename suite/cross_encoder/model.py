@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from suite.core.catalog import MODEL_TYPES, ModelKind, checkpoint_files, use_safetensors
-from suite.core.devices import Placement, halving_on_oom, token_batches
-from suite.core.models import ModelError, state_sha256
-from suite.cross_encoder.interventions import (
+from ranker_claims.core.catalog import MODEL_TYPES, ModelKind, checkpoint_files, use_safetensors
+from ranker_claims.core.devices import Placement, halving_on_oom, token_batches
+from ranker_claims.core.models import ModelError, state_sha256
+from ranker_claims.cross_encoder.interventions import (
     ATTN_IMPLEMENTATION,
     Intervention,
     attention_layers,
     intervening,
     register,
 )
-from suite.cross_encoder.parts import label_parts
+from ranker_claims.cross_encoder.parts import label_parts
 
 if TYPE_CHECKING:
     import torch

@@ -6,7 +6,7 @@ cross-encoder (``BertForSequenceClassification``, the class users' checkpoints l
 in which exactly one head matches query tokens to identical document tokens, one head is
 a no-op that attends to [SEP], one head in the last layer carries the match signal to
 [CLS], and every other head is near-inert. Every detector of the suite must recover
-this (see :mod:`suite.cross_encoder.method_checks`).
+this (see :mod:`ranker_claims.cross_encoder.method_checks`).
 
 Residual stream layout (``hidden`` = 128 dimensions, post-LayerNorm scale):
 
@@ -37,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.core.builds import content_key
-from suite.core.caching import build_once
-from suite.core.collections import Collection
-from suite.core.study import tokenizer_sha256
+from ranker_claims.core.builds import content_key
+from ranker_claims.core.caching import build_once
+from ranker_claims.core.collections import Collection
+from ranker_claims.core.study import tokenizer_sha256
 
 HIDDEN, LAYERS, HEADS = 128, 3, 4
 D_HEAD = HIDDEN // HEADS
@@ -87,11 +87,11 @@ def build_planted_cross_encoder(directory: str | Path, *, seed: int = 0) -> Plan
     """The planted cross-encoder (weights, config, MiniLM's tokenizer), built under ``directory`` once.
 
     The result is an ordinary Hugging Face directory, loaded by
-    :meth:`suite.cross_encoder.model.CrossEncoder.load` like any user checkpoint; a
+    :meth:`ranker_claims.cross_encoder.model.CrossEncoder.load` like any user checkpoint; a
     ``planted.json`` in it records what was planted. The build is deterministic (the same files,
     byte for byte, from the same inputs), so it lands in ``cross-encoder-<fingerprint>``, the
     fingerprint hashing this recipe, the seed, the tokenizer and the library versions, and a
-    complete build there is reused (:func:`suite.core.caching.build_once`: atomic, one process at a
+    complete build there is reused (:func:`ranker_claims.core.caching.build_once`: atomic, one process at a
     time). Building takes about a second.
     """
     from transformers import AutoTokenizer
@@ -109,7 +109,7 @@ def _write(directory: Path, tokenizer, seed: int) -> dict:
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    config = BertConfig(
+    config = BertConfig(  # type: ignore[call-arg]  # PretrainedConfig takes these as **kwargs; the stub's signature lacks them
         vocab_size=tokenizer.vocab_size, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
         intermediate_size=4 * HIDDEN, max_position_embeddings=512, type_vocab_size=2, num_labels=1,
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,

@@ -1,7 +1,7 @@
 """A cross-encoder measured on a re-ranking set: every condition scored once, cached on disk.
 
 Claims share conditions (CE-2, CE-3 and CE-5 all need Document->Query ablated), so a
-study scores each condition once and stores the scores (:class:`suite.core.study.StudyCache`)
+study scores each condition once and stores the scores (:class:`ranker_claims.core.study.StudyCache`)
 under ``<cache>/scores/<fingerprint>``; the file name hashes the intervention.
 
 The fingerprint hashes everything a score or an attention statistic depends on besides the
@@ -24,14 +24,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from suite.core import metrics
-from suite.core.caching import fingerprint_of
-from suite.core.collections import Collection, Group, RerankingSet
-from suite.core.reranking import no_query_reason
-from suite.core.study import StudyCache, model_sha256
-from suite.cross_encoder.analyses import head_statistics
-from suite.cross_encoder.interventions import Convention, Intervention, Mode
-from suite.cross_encoder.model import CrossEncoder, EncodedPairs
+from ranker_claims.core import metrics
+from ranker_claims.core.caching import fingerprint_of
+from ranker_claims.core.collections import Collection, Group, RerankingSet
+from ranker_claims.core.reranking import no_query_reason
+from ranker_claims.core.study import StudyCache, model_sha256
+from ranker_claims.cross_encoder.analyses import head_statistics
+from ranker_claims.cross_encoder.interventions import Convention, Intervention, Mode
+from ranker_claims.cross_encoder.model import CrossEncoder, EncodedPairs
 
 T = TypeVar("T")
 

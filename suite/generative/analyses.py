@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from suite.generative.interventions import STAGE_NAMES, Component
+from ranker_claims.generative.interventions import STAGE_NAMES, Component
 
 if TYPE_CHECKING:
-    from suite.generative.model import DecoderPass, EncodedQueries, GenerativeRetriever
+    from ranker_claims.generative.model import DecoderPass, EncodedQueries, GenerativeRetriever
 
 EMBEDDING = "embedding"
 ORDER = (Component.SELF_ATTENTION, Component.CROSS_ATTENTION, Component.MLP)  # order within a T5 block
@@ -55,6 +55,7 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def contribution_ratios(pass_: DecoderPass) -> dict[Component, np.ndarray]:
     """``||c_out|| / ||r_end - r_begin||`` per query and layer, ``{component: [n, L]}`` (paper eq. in sec. 5)."""
     _need(pass_, "residual", "outputs")
+    assert pass_.residual is not None and pass_.outputs is not None  # recorded by the caller
     delta = np.linalg.norm(pass_.residual[:, 1:] - pass_.residual[:, :-1], axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return {c: np.linalg.norm(pass_.outputs[c], axis=-1) / np.where(delta > 0, delta, np.nan) for c in Component}
@@ -63,6 +64,7 @@ def contribution_ratios(pass_: DecoderPass) -> dict[Component, np.ndarray]:
 def residual_cosines(pass_: DecoderPass, *, against: Literal["begin", "end"] = "begin") -> dict[Component, np.ndarray]:
     """Cosine of each component output with the residual at the layer's start (paper text) or end (Fig. 3 caption)."""
     _need(pass_, "residual", "outputs")
+    assert pass_.residual is not None and pass_.outputs is not None  # recorded by the caller
     residual = pass_.residual[:, :-1] if against == "begin" else pass_.residual[:, 1:]
     return {c: _cos(pass_.outputs[c], residual) for c in Component}
 
@@ -70,6 +72,7 @@ def residual_cosines(pass_: DecoderPass, *, against: Literal["begin", "end"] = "
 def stage_cosines(pass_: DecoderPass, stage_I: Sequence[int], stage_III: Sequence[int]) -> dict[Component, np.ndarray]:
     """Cosine of each stage-III component output with the summed stage-I MLP output, ``{c: [n, |III|]}``."""
     _need(pass_, "outputs")
+    assert pass_.outputs is not None  # recorded by the caller
     primed = pass_.outputs[Component.MLP][:, list(stage_I)].sum(axis=1)  # [n, d]
     return {c: _cos(pass_.outputs[c][:, list(stage_III)], primed[:, None, :]) for c in Component}
 
@@ -117,6 +120,7 @@ def logit_lens_ranks(
     is_docid = model.is_docid
     relevant, docid_mean, other_mean = (np.empty((n, L)) for _ in range(3))
     components = {c: np.empty((n, L)) for c in Component}
+    assert pass_.residual is not None and pass_.outputs is not None  # recorded by the caller
     for layer in range(L):
         logits = model.unembed(pass_.residual[:, layer + 1], normed=normed)
         relevant[:, layer] = model.ranks(logits, targets, over=over)
@@ -139,6 +143,7 @@ def component_sum_ranks(
     """GR-8: rank of the relevant docid when the logits see only the sum of one component's outputs."""
     _need(pass_, "outputs")
     chosen = list(range(model.n_layers)) if layers is None else list(layers)
+    assert pass_.outputs is not None  # recorded by the caller
     summed = pass_.outputs[Component(component)][:, chosen].sum(axis=1)
     return model.ranks(model.unembed(summed, normed=normed), targets, over=over)
 
@@ -196,6 +201,7 @@ def writers(n_layers: int) -> list[tuple[str, int]]:
 
 def _writer_vectors(pass_: DecoderPass) -> np.ndarray:
     """``[n, W, d]`` in ``writers`` order."""
+    assert pass_.residual is not None and pass_.outputs is not None  # recorded by the caller
     n, L, d = pass_.outputs[Component.MLP].shape
     stacked = np.stack([pass_.outputs[c] for c in ORDER], axis=2).reshape(n, L * 3, d)
     return np.concatenate([pass_.residual[:, :1], stacked], axis=1)
@@ -355,6 +361,7 @@ def head_top_contributors(model: GenerativeRetriever, pass_: DecoderPass, layers
     neurons; the candidates are all heads of the layers up to the last reader.
     """
     _need(pass_, "residual", "outputs", "head_outputs")
+    assert pass_.head_outputs is not None  # recorded by the caller
     n, L, H, d = pass_.head_outputs.shape
     last = max(layers)
     heads = [(layer, h) for layer in range(last + 1) for h in range(H)]

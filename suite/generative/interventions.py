@@ -20,7 +20,7 @@ its slice of the o-projection; the heads sum to the un-patched cross-attention o
 the MLP hidden activations (the input of ``wo``). Every hook is removed in a ``finally``.
 
 A grid of conditions runs through :meth:`GenerativeRetriever.decode_conditions`, which stacks
-them in one forward pass per batch (``stacked=``, see :mod:`suite.generative.stacking`); its
+them in one forward pass per batch (``stacked=``, see :mod:`ranker_claims.generative.stacking`); its
 cost is measured by ``benchmarks/test_paper_shapes.py``.
 """
 
@@ -149,7 +149,7 @@ def _split(n_layers: int, b1: int, b2: int) -> dict[str, tuple[int, ...]]:
     return {"I": tuple(range(b1)), "II": tuple(range(b1, b2)), "III": tuple(range(b2, n_layers))}
 
 
-def data_driven_stages(ratios: Mapping[Component | str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+def data_driven_stages(ratios: Mapping[Component, np.ndarray] | Mapping[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
     """Stage boundaries read off a contribution profile (GR-2 ratios, ``[L]`` or ``[n, L]``).
 
     The paper's definition: MLPs dominate stage I, cross-attention stage II, MLPs stage III.
@@ -260,6 +260,7 @@ def intervening(
     def replacement(patch: Patch, layer: int, like: torch.Tensor) -> torch.Tensor:
         if patch.method is Method.ZERO:
             return torch.zeros_like(like)
+        assert patch.values is not None  # every method but ZERO carries values
         values = torch.from_numpy(patch.values)
         if patch.values.shape[-1] != like.shape[-1]:
             raise ValueError(f"patch {patch.key}: values have width {patch.values.shape[-1]}, model {like.shape[-1]}")

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.core.method_checks import Check, method_check, one_thread
-from suite.generative import analyses
-from suite.generative.interventions import Component, layer_label
-from suite.generative.measurements.lens import lens
-from suite.generative.measurements.patching import stage_cell
-from suite.generative.model import GenerativeRetriever
-from suite.generative.planted import (
+from ranker_claims.core.method_checks import Check, method_check, one_thread
+from ranker_claims.generative import analyses
+from ranker_claims.generative.interventions import Component, layer_label
+from ranker_claims.generative.measurements.lens import lens
+from ranker_claims.generative.measurements.patching import stage_cell
+from ranker_claims.generative.model import GenerativeRetriever
+from ranker_claims.generative.planted import (
     PlantedGenerative,
     build_planted_generative,
     planted_generative_collection,
 )
-from suite.generative.study import GenerativeStudy
+from ranker_claims.generative.study import GenerativeStudy
 
 # Planted T5: a planted cell must move at least this share of correct queries off rank 1, an inert one at most
 # INERT_SHARE; the logit lens must first hold the answer inside the planted stage for at least PLANTED_SHARE.

@@ -35,17 +35,17 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from suite.core.catalog import MODEL_TYPES, ModelKind, checkpoint_files, use_safetensors
-from suite.core.devices import Placement, halving_on_oom, token_batches
-from suite.core.models import ModelError, state_sha256
-from suite.generative.interventions import (
+from ranker_claims.core.catalog import MODEL_TYPES, ModelKind, checkpoint_files, use_safetensors
+from ranker_claims.core.devices import Placement, halving_on_oom, token_batches
+from ranker_claims.core.models import ModelError, state_sha256
+from ranker_claims.generative.interventions import (
     Component,
     Patch,
     Recording,
     decoder_modules,
     intervening,
 )
-from suite.generative.stacking import block_outputs, sharing_keys, starting_at
+from ranker_claims.generative.stacking import block_outputs, sharing_keys, starting_at
 
 #: Architectures whose decoder blocks are [self-attention, cross-attention, MLP] as T5's are.
 SUPPORTED_MODEL_TYPES = MODEL_TYPES[ModelKind.GENERATIVE]
@@ -388,7 +388,7 @@ class GenerativeRetriever:
         cross-attention keys and values computed from them in its first forward serve every
         condition (no decoder patch changes them). Without recording, the conditions of a batch run
         stacked, as many per forward as the token budget holds, from their first patched layer on
-        (:mod:`suite.generative.stacking`): the decoder's weights are read once per stack, not once
+        (:mod:`ranker_claims.generative.stacking`): the decoder's weights are read once per stack, not once
         per condition. Stacked rows may differ from a lone decode by float rounding.
         """
         import torch
@@ -474,7 +474,7 @@ class GenerativeRetriever:
         }
 
     def _empty_store(self, n: int, wanted: set[str]) -> dict[str, Any]:
-        L, store = self.n_layers, {}
+        L, store = self.n_layers, dict[str, Any]()
         if "residual" in wanted:
             store["residual"] = np.empty((n, L + 1, self.d_model), dtype=np.float32)
         if "outputs" in wanted:

@@ -4,10 +4,10 @@ The generative-retrieval detectors (stage patching, the logit lens, the contribu
 locate where a DSI model produces its document id. Here the place is known because it was
 written into the weights of a ``T5ForConditionalGeneration`` (the class users' checkpoints load
 as), saved with a word-level tokenizer whose document ids are added tokens and a
-``docids.json``: :meth:`suite.generative.model.GenerativeRetriever.load` reads it like any
+``docids.json``: :meth:`ranker_claims.generative.model.GenerativeRetriever.load` reads it like any
 user checkpoint. Every query names one document by a "key" word among filler words.
 
-12 decoder layers, so :func:`suite.generative.interventions.stages` gives I = 0-3, II = 4-8,
+12 decoder layers, so :func:`ranker_claims.generative.interventions.stages` gives I = 0-3, II = 4-8,
 III = 9-11. The answer is planted in stage II and nowhere else:
 
 * the encoder is inert (its blocks write zero): its final RMS norm passes each token's
@@ -43,9 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.core.builds import content_key
-from suite.core.caching import build_once
-from suite.core.collections import Collection
+from ranker_claims.core.builds import content_key
+from ranker_claims.core.caching import build_once
+from ranker_claims.core.collections import Collection
 
 D_MODEL, D_KV, HEADS, D_FF = 64, 16, 4, 64
 DECODER_LAYERS, ENCODER_LAYERS = 12, 1
@@ -123,7 +123,7 @@ def build_planted_generative(directory: str | Path, *, seed: int = 0) -> Planted
     deterministic (the same files, byte for byte, from the same inputs), so it lands in
     ``dsi-<fingerprint>``, the fingerprint hashing this recipe (the tokenizer's included), the seed
     and the library versions, and a complete build there is reused
-    (:func:`suite.core.caching.build_once`: atomic, one process at a time). Takes well under a second.
+    (:func:`ranker_claims.core.caching.build_once`: atomic, one process at a time). Takes well under a second.
     """
     fingerprint = content_key("planted-generative", {"seed": seed}, sources=[__file__], inputs=[])
     path = build_once(Path(directory) / f"dsi-{fingerprint}", lambda scratch: _write(scratch, seed),
@@ -137,7 +137,7 @@ def _write(directory: Path, seed: int) -> dict:
     from transformers import T5Config, T5ForConditionalGeneration
 
     tokenizer = _tokenizer()
-    config = T5Config(
+    config = T5Config(  # type: ignore[call-arg]  # PretrainedConfig takes these as **kwargs; the stub's signature lacks them
         vocab_size=len(tokenizer), d_model=D_MODEL, d_kv=D_KV, num_heads=HEADS, d_ff=D_FF, num_layers=ENCODER_LAYERS,
         num_decoder_layers=DECODER_LAYERS, feed_forward_proj="relu", dropout_rate=0.0, decoder_start_token_id=0,
         pad_token_id=0, eos_token_id=1,

@@ -44,7 +44,8 @@ def starting_at(model: Any, outputs: list[Any], first: int, copies: int = 1) -> 
     rows = outputs[0][0].shape[0] if outputs else 0
     try:
         for block, output in zip(blocks, outputs):
-            block.forward = lambda *args, _output=_repeat_rows(output, rows, copies), **kwargs: _output
+            # The default binds this block's repeated output once, when the lambda is made (not per call).
+            block.forward = lambda *args, _output=_repeat_rows(output, rows, copies), **kwargs: _output  # noqa: B008
         yield
     finally:
         for block in blocks:

@@ -3,7 +3,7 @@
 The GR claims share most of their work: the recorded baseline decode (GR-2, GR-7, GR-8), the
 patching grid (GR-3, GR-4, GR-5) and the per-head analysis pass (GR-9..GR-12). A study encodes
 every query ONCE; each patching condition is then one decoder step over the queries it needs,
-and its ranks are stored (:class:`suite.core.study.StudyCache`) under
+and its ranks are stored (:class:`ranker_claims.core.study.StudyCache`) under
 ``<cache>/generative/<fingerprint>``; the file name hashes the patch key (and the swapped-in
 encoder's model), so a rerun or a resumed run recomputes nothing it already measured. The
 fingerprint hashes everything a rank depends on besides the patch: the model (weights, config
@@ -27,16 +27,16 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 
-from suite.core.caching import fingerprint_of
-from suite.core.collections import Collection
-from suite.core.study import StudyCache, model_sha256
-from suite.generative.analyses import contribution_ratios
-from suite.generative.interventions import Component, Patch, data_driven_stages, stages
-from suite.generative.model import DecoderPass, EncodedQueries, GenerativeRetriever
+from ranker_claims.core.caching import fingerprint_of
+from ranker_claims.core.collections import Collection
+from ranker_claims.core.study import StudyCache, model_sha256
+from ranker_claims.generative.analyses import contribution_ratios
+from ranker_claims.generative.interventions import Component, Patch, data_driven_stages, stages
+from ranker_claims.generative.model import DecoderPass, EncodedQueries, GenerativeRetriever
 
 T = TypeVar("T")
 
@@ -84,7 +84,7 @@ class GenerativeStudy:
         self.held_out = tuple(held_out)
         self.missing = dict(missing or {})
         self.relevant_grade = relevant_grade
-        self.rank_over = rank_over
+        self.rank_over = cast(Literal["docids", "vocab"], rank_over)  # checked above
         self.mean_split = mean_split
         self.analysis_queries = analysis_queries
         self.batch_size = batch_size
@@ -163,13 +163,14 @@ class GenerativeStudy:
             self._baseline = self.model.decode(self.encoded, record={"residual", "outputs"}, batch_size=self.batch_size,
                                                progress=f"{self.model.name}: baseline decode")
             self._baseline_ranks = self.model.ranks(self._baseline.logits, self.targets, over=self.rank_over)
-            self._baseline.logits = None  # [n, vocab] is large; the ranks are what is kept
+            self._baseline.logits = None  # type: ignore[assignment]  # [n, vocab] is large; the ranks are what is kept
         return self._baseline
 
     @property
     def baseline_ranks(self) -> np.ndarray:
         """Rank of each query's relevant document without intervention (all queries)."""
         self.baseline  # noqa: B018 - computes the ranks
+        assert self._baseline_ranks is not None
         return self._baseline_ranks
 
     @property
@@ -195,7 +196,9 @@ class GenerativeStudy:
         if not len(rows):
             source = "the mean split" if len(self.mean_index) else "a mean split (--claims-mean-split is 0)"
             raise MissingCompanion(f"no correct query in {source} to take mean outputs from")
-        return {c: self.baseline.outputs[c][rows] for c in Component}
+        outputs = self.baseline.outputs
+        assert outputs is not None  # the baseline records them
+        return {c: outputs[c][rows] for c in Component}
 
     def patch(self, component: Component | str, layers: Sequence[int], method: str, rows: np.ndarray) -> Patch:
         """A patch for decoding ``rows``: zero, mean (mean split), or model (the pre-trained T5's outputs)."""
@@ -207,6 +210,7 @@ class GenerativeStudy:
                               source=f"mean of {len(self.mean_correct)} mean-split correct queries")
         if method == "model":
             outputs = self.companion_outputs()[component][rows]
+            assert self.pretrained is not None  # the companion outputs exist only with it
             return Patch.model(component, layers, outputs, source=self.pretrained.name)
         raise ValueError(f"unknown patch method {method!r}")
 
@@ -221,6 +225,7 @@ class GenerativeStudy:
                 )
             encoded = self.encode_with(t5)
             passed = t5.decode(encoded, record={"outputs"}, batch_size=self.batch_size, progress=f"{t5.name}: decode")
+            assert passed.outputs is not None  # recorded
             return passed.outputs
 
         return self.cache.derived("pretrained_outputs", compute)
@@ -311,7 +316,11 @@ class GenerativeStudy:
                 progress=f"{self.model.name}: {label} ({start + len(chosen)}/{len(keys)} conditions)")
             for key, passed in passes.items():
                 ranks = self.model.ranks(passed.logits, targets, over=self.rank_over)
-                self.cache.vector(key, "ranks", len(index), lambda ranks=ranks: ranks, nan_as_null=True)
+
+                def computed(ranks: np.ndarray = ranks) -> np.ndarray:
+                    return ranks
+
+                self.cache.vector(key, "ranks", len(index), computed, nan_as_null=True)
 
     @staticmethod
     def _condition_key(patches: Sequence[Patch], index: np.ndarray, encoder: GenerativeRetriever | None = None) -> str:
@@ -344,6 +353,7 @@ class GenerativeStudy:
         """The baseline records restricted to the correct queries."""
         rows = self.correct
         base = self.baseline
+        assert base.residual is not None and base.outputs is not None  # the baseline records them
         return DecoderPass(
             logits=np.empty((len(rows), 0), dtype=np.float32),
             encoder=base.encoder,

@@ -22,28 +22,29 @@ the report are the controller's.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from reports import write_report
-from suite.core.catalog import Catalog, ModelKind
-from suite.core.runs import (
+from ranker_claims.core.catalog import Catalog, ModelKind
+from ranker_claims.core.runs import (
     RunFormatError,
     compare_runs,
     default_run_path,
     environment_info,
-    latest_run,
     load_run,
     new_run,
     result_key,
+    save_run,
 )
-from suite.pytest_plugin import hookspecs
-from suite.pytest_plugin.fixtures import (
+from ranker_claims.pytest_plugin import hookspecs
+from ranker_claims.pytest_plugin.claim_files import ClaimModule, claim_module, collect_claim_file
+from ranker_claims.pytest_plugin.fixtures import (
     claims,
     claims_session,
     cross_encoder_study,
@@ -51,8 +52,9 @@ from suite.pytest_plugin.fixtures import (
     planted_cross_encoder,
     planted_generative,
 )
-from suite.pytest_plugin.options import add_options, parse_options
-from suite.pytest_plugin.session import CLAIMS_KEY, ORDER, RECORDS, RESULT_KEY, ClaimsSession
+from ranker_claims.pytest_plugin.options import add_options, parse_options
+from ranker_claims.pytest_plugin.session import CLAIMS_KEY, ORDER, RECORDS, RESULT_KEY, ClaimsSession
+from ranker_claims.reports import write_report
 
 __all__ = ["claims", "claims_session", "cross_encoder_study", "generative_study", "planted_cross_encoder",
            "planted_generative"]
@@ -78,18 +80,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Parse the options (their text only) and set up the session's state; nothing is checked or loaded
+    until claims are collected (:meth:`ClaimsSession.activate`)."""
     options = parse_options(config)
-    baseline = _baseline_path(options.compare, options.output_dir)
     catalog = Catalog()
     config.hook.pytest_claims_catalog(catalog=catalog)
     run = new_run(options.recorded(), environment_info())
     worker = config.workerinput["workerid"] if hasattr(config, "workerinput") else None
     session = ClaimsSession(config=config, options=options, catalog=catalog, run=run, worker=worker,
-                            run_path=default_run_path(options.output_dir, run), baseline=baseline)
+                            run_path=default_run_path(options.output_dir, run))
     config.stash[CLAIMS_KEY] = session
     if worker is None:
         config.pluginmanager.register(_LiveVerdicts(session), "claims-live-verdicts")
-    if worker is not None and config.workerinput.get(_LOADGROUP):
+    if worker is not None and config.workerinput.get(_LOADGROUP):  # type: ignore[attr-defined]  # xdist sets it
         config.option.loadgroup = True  # what xdist reads to tag node ids with their group
     elif getattr(config.option, "dist", "no") != "no":  # an xdist controller: see the module docstring
         if config.option.dist == "load":
@@ -113,33 +116,28 @@ class _Controller:
         if records:
             report.user_properties = [(name, value) for name, value in properties
                                       if name not in RECORDS and name != ORDER]
-            self.session.receive(records, dict(properties)[ORDER])
-
-
-def _baseline_path(compare: str | None, output_dir: Path) -> Path | None:
-    """The run ``--claims-compare`` names, checked before any claim runs."""
-    if compare is None:
-        return None
-    path = latest_run(output_dir) if compare == "latest" else Path(compare)
-    if path is None:
-        raise pytest.UsageError(f"--claims-compare latest: no earlier run in {output_dir / 'runs'}")
-    try:
-        load_run(path)
-    except (OSError, RunFormatError) as error:
-        raise pytest.UsageError(f"--claims-compare: {error}") from None
-    return path
+            self.session.receive(records, cast(list[int], dict(properties)[ORDER]))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
-    """Check every model spec before anything is collected: a model that cannot serve is a usage error
-    (exit 4) naming the spec and the reason, not an internal error or a traceback per test."""
+    """An xdist controller collects nothing itself and learns of the workers' items only as node ids: it
+    checks the session's specs before the workers start, so a spec that cannot serve is one usage error
+    (exit 4), not one per worker. In one process the check waits until claims are collected."""
     state = session.config.stash.get(CLAIMS_KEY, None)
-    if state is not None:
-        state.check_models()
+    if state is not None and state.worker is None and session.config.pluginmanager.has_plugin("claims-controller"):
+        state.activate()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A ``*.toml`` declaring ``[[claim]]`` tables is collected as a claims module (see :mod:`.claim_files`)."""
+    return collect_claim_file(file_path, parent)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = claim_module(metafunc)
+    if module is not None and "claim" in metafunc.fixturenames:
+        metafunc.parametrize("claim", module.claim_file.claims, ids=str)
     for name, kind in TARGET_FIXTURES.items():
         if name in metafunc.fixturenames:
             targets = metafunc.config.stash[CLAIMS_KEY].targets_of(kind)
@@ -153,11 +151,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     cross-encoders are named), rather than report each as skipped for an empty parameter set; on an
     xdist worker, mark each claims item with its study's group."""
     session = config.stash.get(CLAIMS_KEY, None)
-    if session is None:
-        return
+    if session is None or not any("claims_session" in getattr(item, "fixturenames", ()) for item in items):
+        return  # no claims collected: the plugin stays inert
+    session.activate()
+    if session.options.select:
+        _select(config, session.options.select, items)
     absent = {name for name, kind in TARGET_FIXTURES.items() if not session.targets_of(kind)}
     if absent:
-        kept, dropped = [], []
+        kept: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
         for item in items:
             (dropped if absent & set(getattr(item, "fixturenames", ())) else kept).append(item)
         if dropped:
@@ -170,12 +172,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.xdist_group(group))
 
 
+def _claim_id(item: pytest.Item) -> str | None:
+    """The id of the claim a claims-file item runs, None for any other item."""
+    if not isinstance(item.parent, ClaimModule):
+        return None
+    return item.callspec.params["claim"].id  # type: ignore[attr-defined]
+
+
+def _select(config: pytest.Config, patterns: tuple[str, ...], items: list[pytest.Item]) -> None:
+    """Keep the claims whose id matches a pattern (exactly, * and ? as wildcards: no substring match),
+    drop the method checks; the user's other tests are left alone. A pattern matching no collected
+    claim is a usage error, not a silently empty session."""
+    ids = {claim_id for item in items if (claim_id := _claim_id(item)) is not None}
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(claim_id, p) for claim_id in ids)]
+    if unmatched:
+        raise pytest.UsageError(f"--claims-select {','.join(unmatched)}: no collected claim has this id "
+                                f"(collected: {', '.join(sorted(ids, key=_natural)) or 'none'})")
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        claim_id = _claim_id(item)
+        ours = "claims_session" in getattr(item, "fixturenames", ())
+        keep = not ours or (claim_id is not None and any(fnmatch.fnmatchcase(claim_id, p) for p in patterns))
+        (kept if keep else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def _natural(claim_id: str) -> tuple[str, int]:
+    """CE-2 before CE-10."""
+    prefix, _, number = claim_id.rpartition("-")
+    return (prefix, int(number)) if number.isdigit() else (claim_id, 0)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Remember which models the selected claims need (-k and -m applied): the first build makes those only."""
     state = session.config.stash.get(CLAIMS_KEY, None)
-    if state is not None:
+    if state is not None and state.active:
         params = (getattr(getattr(item, "callspec", None), "params", {}) for item in session.items)
-        state.needed = tuple(dict.fromkeys(p[name][0] for p in params for name in TARGET_FIXTURES if name in p))
+        # pytest calls this even after a usage error, when a target list may be empty (NOTSET)
+        state.needed = tuple(dict.fromkeys(p[name][0] for p in params for name in TARGET_FIXTURES
+                                           if isinstance(p.get(name), tuple)))
 
 
 def _study_group(item: pytest.Item) -> str | None:
@@ -202,6 +240,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if report.failed and call.excinfo is not None and not call.excinfo.errisinstance(AssertionError):
             return report  # an error after measuring is not a verdict
         report.user_properties.append(("claim_verdict", result.verdict.value))
+        item.user_properties.append(("claim_verdict", result.verdict.value))  # junitxml reads the teardown's
     return report
 
 
@@ -211,7 +250,7 @@ def pytest_report_teststatus(report: pytest.CollectReport | pytest.TestReport, c
     verdict = dict(report.user_properties).get("claim_verdict")
     if verdict is None:
         return None
-    return report.outcome, _LETTERS[verdict], verdict
+    return report.outcome, _LETTERS[str(verdict)], verdict
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -220,7 +259,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or state.worker is not None or not (state.run["claims"] or state.run.get("method_checks")
                                                          or state.run["targets"]):
         return
-    state.run["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    state.run["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     state.run["interrupted"] = exitstatus == pytest.ExitCode.INTERRUPTED
     try:  # checked at configure; a baseline changed since is reported, and the run still finishes
         baseline = load_run(state.baseline) if state.baseline is not None else None
@@ -231,9 +270,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         comparison = compare_runs(baseline, state.written())
         comparison["baseline_path"] = str(state.baseline)
         state.run["comparison"] = comparison
-        if state.options.fail_on_change and comparison["verdict_changes"]:
+        failures = state.options.gate.failures(comparison)
+        state.run["gate"] = {"rules": state.options.gate.describe(), "failures": failures}
+        if failures and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     run = state.save()
+    if state.options.json is not None:
+        try:
+            save_run(run, state.options.json)
+        except OSError as error:
+            state.cannot_write("the run", state.options.json, error)
     try:
         write_report(run, state.options.report)
     except OSError as error:  # a full or read-only disk: named, the verdicts still shown below
@@ -284,9 +330,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for change in comparison["changes"]:
             if change.get("verdict_changed"):
                 write(f"  {change['claim_id']}: {change['verdict_before']} -> {change['verdict_after']}")
+        for key, (before, after) in comparison.get("claim_file_changes", {}).items():
+            write(f"  decided by a different claim file: {key} ({before[:12]} -> {after[:12]})")
+    for failure in state.run.get("gate", {}).get("failures", []):
+        write(f"FAILED --claims-fail-on {failure}")
     for line in state.unwritten:
         write(f"NOT WRITTEN: {line}")
     if state.run.get("interrupted"):
         write(f"interrupted: the {len(state.run['claims'])} claim result(s) decided before it are in the run")
-    write(f"run: {state.run_path}")
+    write(f"run: {state.run_path}" + (f" (and {state.options.json})" if state.options.json else ""))
     write(f"report: {state.options.report}")

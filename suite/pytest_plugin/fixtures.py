@@ -11,21 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.catalog import BuiltModel
-from suite.core.collections import Collection, CollectionError
-from suite.core.devices import Placement
-from suite.core.models import ModelError
-from suite.core.reranking import build_reranking_set
-from suite.cross_encoder.method_checks import PlantedSetup, planted_setup
-from suite.cross_encoder.model import CrossEncoder
-from suite.cross_encoder.study import CrossEncoderStudy
-from suite.generative.method_checks import (
+from ranker_claims.core.catalog import BuiltModel
+from ranker_claims.core.collections import Collection, CollectionError
+from ranker_claims.core.devices import Placement
+from ranker_claims.core.models import ModelError
+from ranker_claims.core.reranking import build_reranking_set
+from ranker_claims.cross_encoder.method_checks import PlantedSetup, planted_setup
+from ranker_claims.cross_encoder.model import CrossEncoder
+from ranker_claims.cross_encoder.study import CrossEncoderStudy
+from ranker_claims.generative.method_checks import (
     PlantedGenerativeSetup,
     planted_generative_setup,
 )
-from suite.generative.model import GenerativeRetriever, NoDocidTokens
-from suite.generative.study import GenerativeStudy, HeldOut
-from suite.pytest_plugin.session import CLAIMS_KEY, ClaimCheck, ClaimsSession
+from ranker_claims.generative.model import GenerativeRetriever, NoDocidTokens
+from ranker_claims.generative.study import GenerativeStudy, HeldOut
+from ranker_claims.pytest_plugin.session import CLAIMS_KEY, ClaimCheck, ClaimsSession
 
 
 @pytest.fixture(scope="session")
@@ -132,6 +132,7 @@ def generative_study(generative_target: tuple[str, str | None], claims_session: 
     options = claims_session.options
     trust = options.trust_remote_code
     built = _built(claims_session, model_spec)
+    paths: dict[str, str | Path]
     if built is not None:
         paths = {"dsi": built.path, **built.companions}
         own_collection, held_out_paths = built.collection, [str(p) for p in built.held_out]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from suite.core.catalog import Catalog
+from ranker_claims.core.catalog import Catalog
 
 
 @pytest.hookspec

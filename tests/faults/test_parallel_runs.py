@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from suite.core.runs import load_run, new_run
-from suite.pytest_plugin.session import METHOD_CHECK, RESULT, TARGET, ClaimsSession
+from ranker_claims.core.runs import load_run, new_run
+from ranker_claims.pytest_plugin.session import METHOD_CHECK, RESULT, TARGET, ClaimsSession
 from tests.faults.test_models import tiny_cross_encoder
 
 REPO = Path(__file__).resolve().parents[2]

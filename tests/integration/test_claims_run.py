@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.claims import load_claims
-from suite.core.runs import load_run
-from suite.cross_encoder.measurements import MEASUREMENTS
+from ranker_claims.core.claims import load_claims
+from ranker_claims.core.runs import load_run
+from ranker_claims.cross_encoder.measurements import MEASUREMENTS
 
 pytestmark = pytest.mark.slow
 
@@ -113,7 +113,8 @@ def test_verdict_change_can_fail_the_session(project: pytest.Pytester):
 
     tolerant = run_claims(project, "-k", "CE-1", "--claims-compare", str(baseline))
     assert "1 verdict change(s)" in tolerant.stdout.str()
-    strict = run_claims(project, "-k", "CE-1", "--claims-compare", str(baseline), "--claims-fail-on-change")
+    strict = run_claims(project, "-k", "CE-1", "--claims-compare", str(baseline), "--claims-fail-on",
+                        "contradicted,changed")
     assert strict.ret == pytest.ExitCode.TESTS_FAILED
     assert "1 verdict change(s)" in strict.stdout.str()
 

@@ -1,7 +1,7 @@
 """The GR claims on the embedded DSI model, as `pytest claims/ -k GR` runs them by default.
 
 The model, its pre-trained T5 and its held-out companion are built by the project
-(fixtures.generative, "embedded:dsi-synthetic"; about 7 minutes once, then cached) and checked on
+(ranker_claims.fixtures.generative, "embedded:dsi-synthetic"; about 7 minutes once, then cached) and checked on
 the generated collection's query phrasings they were not trained on.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.claims import load_claims
-from suite.core.runs import load_run
-from suite.generative.measurements import MEASUREMENTS
+from ranker_claims.core.claims import load_claims
+from ranker_claims.core.runs import load_run
+from ranker_claims.generative.measurements import MEASUREMENTS
 
 pytestmark = pytest.mark.slow
 

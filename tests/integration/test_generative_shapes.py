@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.claims import load_claims
-from suite.core.runs import load_run
-from suite.generative.measurements import MEASUREMENTS
+from ranker_claims.core.claims import load_claims
+from ranker_claims.core.runs import load_run
+from ranker_claims.generative.measurements import MEASUREMENTS
 
 pytestmark = pytest.mark.slow
 

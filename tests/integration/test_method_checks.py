@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from suite.core import method_checks as calibration
-from suite.core import stats
-from suite.core.claims import Settings
-from suite.cross_encoder import interventions as attention
-from suite.cross_encoder import method_checks
-from suite.cross_encoder.analyses import head_statistics, query_key
-from suite.generative import method_checks as generative_checks
+from ranker_claims.core import method_checks as calibration
+from ranker_claims.core import stats
+from ranker_claims.core.claims import Settings
+from ranker_claims.cross_encoder import interventions as attention
+from ranker_claims.cross_encoder import method_checks
+from ranker_claims.cross_encoder.analyses import head_statistics, query_key
+from ranker_claims.generative import method_checks as generative_checks
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_head_ablation_that_zeroes_the_wrong_head_fails(fresh, monkeypatch):
 def test_decomposition_against_contextual_states_fails(fresh, monkeypatch):
     """The 'context-free' part computed from the head's own (contextual) queries and keys
     explains every head fully, so the planted head no longer stands out."""
-    from suite.cross_encoder.analyses import decomposition
+    from ranker_claims.cross_encoder.analyses import decomposition
 
     def contextual(queries, keys, x, y, w_q, b_q, w_k, b_k, scale):
         logits = scale * queries @ keys.T
@@ -172,8 +172,8 @@ def test_every_generative_detector_recovers_the_planted_stage(t5_setup, name):
 
 
 def test_planted_t5_checks_appear_in_the_report(t5_setup, tmp_path):
-    from reports import write_report
-    from suite.core.runs import add_method_check, new_run
+    from ranker_claims.core.runs import add_method_check, new_run
+    from ranker_claims.reports import write_report
 
     run = new_run({"alpha": 0.05}, {"python": "3.11"})
     for check in generative_checks.PLANTED_GENERATIVE_CHECKS.values():
@@ -193,8 +193,8 @@ def _run_t5(setup: generative_checks.PlantedGenerativeSetup, name: str) -> dict:
 
 def test_stage_patching_with_zero_patches_ignored_fails(fresh_t5, monkeypatch):
     """Patch.zero as a no-op (the hook engine drops zero patches): no cell moves the answer."""
-    from suite.generative import model as generative
-    from suite.generative.interventions import Method
+    from ranker_claims.generative import model as generative
+    from ranker_claims.generative.interventions import Method
 
     real = generative.intervening
     monkeypatch.setattr(generative, "intervening", lambda model, patches, index, recording=None: real(
@@ -204,8 +204,8 @@ def test_stage_patching_with_zero_patches_ignored_fails(fresh_t5, monkeypatch):
 
 def test_stage_patching_with_stages_off_by_one_fails(fresh_t5, monkeypatch):
     """Stage II mapped to layers 5-9: the layer-4 copy and write survive every 'stage II' patch."""
-    from suite.generative import study as generative_study
-    from suite.generative.interventions import _split
+    from ranker_claims.generative import study as generative_study
+    from ranker_claims.generative.interventions import _split
 
     monkeypatch.setattr(generative_study, "stages", lambda n: _split(n, 5, 10))
     _run_t5(fresh_t5, "stage-patching")
@@ -213,7 +213,7 @@ def test_stage_patching_with_stages_off_by_one_fails(fresh_t5, monkeypatch):
 
 def test_logit_lens_skipping_the_final_norm_fails(fresh_t5, monkeypatch):
     """The lens without the final norm reads the decoy dimension: the answer is never first."""
-    from suite.generative.model import GenerativeRetriever
+    from ranker_claims.generative.model import GenerativeRetriever
 
     real = GenerativeRetriever.unembed
     monkeypatch.setattr(GenerativeRetriever, "unembed",
@@ -223,7 +223,7 @@ def test_logit_lens_skipping_the_final_norm_fails(fresh_t5, monkeypatch):
 
 def test_logit_lens_that_cannot_skip_the_norm_fails(fresh_t5, monkeypatch):
     """normed=False ignored: the contrast that shows the norm matters is gone."""
-    from suite.generative.model import GenerativeRetriever
+    from ranker_claims.generative.model import GenerativeRetriever
 
     real = GenerativeRetriever.unembed
     monkeypatch.setattr(GenerativeRetriever, "unembed",
@@ -232,8 +232,8 @@ def test_logit_lens_that_cannot_skip_the_norm_fails(fresh_t5, monkeypatch):
 
 
 def test_data_driven_stages_shifted_fail(fresh_t5, monkeypatch):
-    from suite.generative import study as generative_study
-    from suite.generative.interventions import _split
+    from ranker_claims.generative import study as generative_study
+    from ranker_claims.generative.interventions import _split
 
     real = generative_study.data_driven_stages
 
@@ -249,8 +249,8 @@ def test_data_driven_stages_shifted_fail(fresh_t5, monkeypatch):
 def test_outputs_recorded_under_the_wrong_component_fail(fresh_t5, monkeypatch):
     """Cross-attention and MLP outputs stored under each other's name: the 'MLP' sums are the
     copies, which name no document, and the profile's stages come out inverted."""
-    from suite.generative.interventions import Component
-    from suite.generative.model import GenerativeRetriever
+    from ranker_claims.generative.interventions import Component
+    from ranker_claims.generative.model import GenerativeRetriever
 
     real = GenerativeRetriever._store
 
@@ -266,7 +266,7 @@ def test_outputs_recorded_under_the_wrong_component_fail(fresh_t5, monkeypatch):
 
 
 def test_t5_checks_fail_on_too_few_correct_queries(fresh_t5, monkeypatch):
-    from suite.generative.study import GenerativeStudy
+    from ranker_claims.generative.study import GenerativeStudy
 
     too_few = property(lambda self: self.eval_index[: generative_checks.MIN_CORRECT - 1])
     monkeypatch.setattr(GenerativeStudy, "correct", too_few)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.claims import load_claims
-from suite.core.runs import load_run
-from suite.cross_encoder.measurements import MEASUREMENTS
+from ranker_claims.core.claims import load_claims
+from ranker_claims.core.runs import load_run
+from ranker_claims.cross_encoder.measurements import MEASUREMENTS
 
 pytestmark = pytest.mark.slow
 

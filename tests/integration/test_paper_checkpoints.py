@@ -1,7 +1,7 @@
 """The paper-scale route: checkpoints saved in the papers' models' layouts, run through ``pytest claims/``.
 
 A paper-scale user passes castorini/monobert-large-msmarco or AnReu/DSI-large-NQ10k, downloaded
-into a local directory. :mod:`fixtures.paper_shapes` writes random look-alikes (same classes,
+into a local directory. :mod:`ranker_claims.fixtures.paper_shapes` writes random look-alikes (same classes,
 configs, files and tokenizer kinds, the full depth and head count at a small width so a CPU runs
 them in minutes); each is run through ``pytest claims/`` on a real collection exactly as such a
 user would: MonoBERT on TREC DL 2019's BM25 candidates, the DSI model on Cranfield with a
@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 
-from fixtures.paper_shapes import dsi_checkpoint, monobert_checkpoint
-from fixtures.shared import load_shared, shared_data
-from suite.core.claims import load_claims
-from suite.core.collections import Collection
-from suite.core.runs import load_run
-from suite.cross_encoder.measurements import MEASUREMENTS as CE_MEASUREMENTS
-from suite.generative.measurements import MEASUREMENTS as GR_MEASUREMENTS
+from ranker_claims.core.claims import load_claims
+from ranker_claims.core.collections import Collection
+from ranker_claims.core.runs import load_run
+from ranker_claims.cross_encoder.measurements import MEASUREMENTS as CE_MEASUREMENTS
+from ranker_claims.fixtures.paper_shapes import dsi_checkpoint, monobert_checkpoint
+from ranker_claims.fixtures.shared import load_shared, shared_data
+from ranker_claims.generative.measurements import MEASUREMENTS as GR_MEASUREMENTS
 
 pytestmark = pytest.mark.slow
 

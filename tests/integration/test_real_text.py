@@ -1,6 +1,6 @@
 """The real-text setting: a cross-encoder trained on TREC DL 2020 checked on TREC DL 2019.
 
-The DL20-trained model is built by the project (fixtures.embedded, "embedded:minilm-dl20")
+The DL20-trained model is built by the project (ranker_claims.fixtures.embedded, "embedded:minilm-dl20")
 from the packaged MiniLM and ../shared/data; the claims run on DL19's BM25 candidates,
 re-ranking the top 20 per query so CI can afford every claim.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.shared import shared_data
-from suite.core.runs import load_run
+from ranker_claims.core.runs import load_run
+from ranker_claims.fixtures.shared import shared_data
 
 pytestmark = pytest.mark.slow
 

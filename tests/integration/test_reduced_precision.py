@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from fixtures.embedded import embedded_catalog
-from suite.core.devices import Placement
-from suite.core.metrics import per_query, qrels_of, ranking_from_scores
-from suite.core.reranking import build_reranking_set
-from suite.cross_encoder.interventions import DirectionAblation, expand
-from suite.cross_encoder.model import CrossEncoder
-from suite.generative.interventions import Component, Patch, stages
-from suite.generative.model import GenerativeRetriever
+from ranker_claims.core.devices import Placement
+from ranker_claims.core.metrics import per_query, qrels_of, ranking_from_scores
+from ranker_claims.core.reranking import build_reranking_set
+from ranker_claims.cross_encoder.interventions import DirectionAblation, expand
+from ranker_claims.cross_encoder.model import CrossEncoder
+from ranker_claims.fixtures.embedded import embedded_catalog
+from ranker_claims.generative.interventions import Component, Patch, stages
+from ranker_claims.generative.model import GenerativeRetriever
 
 pytestmark = pytest.mark.slow
 

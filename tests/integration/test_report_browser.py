@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from reports import write_report
+from ranker_claims.reports import write_report
 from tests.browser import check_renders, find_chromium
 
 pytestmark = pytest.mark.skipif(

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from suite.generative.interventions import Component, data_driven_stages, stages
+from ranker_claims.generative.interventions import Component, data_driven_stages, stages
 
 
 @given(st.integers(3, 96))

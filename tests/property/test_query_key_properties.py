@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from suite.cross_encoder.analyses.query_key import (
+from ranker_claims.cross_encoder.analyses.query_key import (
     alignment_of,
     decompose_logits,
     explained_share,
@@ -112,6 +112,6 @@ def test_context_free_part_uses_the_head_on_embeddings():
     w_q, w_k = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
     b_q, b_k = rng.normal(size=3), rng.normal(size=3)
     x, y = rng.normal(size=(2, 5)), rng.normal(size=(4, 5))
-    logits, free, rest = decompose_logits(x @ w_q + b_q, y @ w_k + b_k, x, y, w_q, b_q, w_k, b_k, 0.5)
+    _logits, free, rest = decompose_logits(x @ w_q + b_q, y @ w_k + b_k, x, y, w_q, b_q, w_k, b_k, 0.5)
     np.testing.assert_allclose(rest, 0.0, atol=1e-12)
     np.testing.assert_allclose(free, 0.5 * (x @ w_q + b_q) @ (y @ w_k + b_k).T)

@@ -1,4 +1,4 @@
-"""Invariants of suite.core.stats (and of the strategies in tests.strategies) for generated data."""
+"""Invariants of ranker_claims.core.stats (and of the strategies in tests.strategies) for generated data."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from suite.core import stats
-from suite.core.results import Verdict
+from ranker_claims.core import stats
+from ranker_claims.core.results import Verdict
 from tests.strategies import (
     attention_maps,
     paired_samples,

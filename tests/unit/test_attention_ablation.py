@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from suite.cross_encoder import interventions as attention
-from suite.cross_encoder.interventions import (
+from ranker_claims.cross_encoder import interventions as attention
+from ranker_claims.cross_encoder.interventions import (
     Convention,
     Direction,
     DirectionAblation,
@@ -16,7 +16,7 @@ from suite.cross_encoder.interventions import (
     expand,
     intervening,
 )
-from suite.cross_encoder.parts import PADDING, Part
+from ranker_claims.cross_encoder.parts import PADDING, Part
 
 # Two pairs: [CLS] q q [SEP] d d d [SEP] and a shorter one padded at the end.
 PARTS = torch.tensor([[0, 1, 1, 2, 3, 3, 3, 4], [0, 1, 2, 3, 3, 4, PADDING, PADDING]])
@@ -112,9 +112,11 @@ def test_head_ablation_zeroes_whole_head(qkv):
 def test_state_is_reset_after_an_exception(qkv):
     model = type("M", (), {})()
     model.config = type("C", (), {"_attn_implementation": attention.ATTN_IMPLEMENTATION, "num_attention_heads": 3})()
-    with pytest.raises(RuntimeError, match="boom"):
-        with intervening(model, PARTS, [HeadAblation(frozenset({(0, 0)}))], layer_of={0: 0}):
-            raise RuntimeError("boom")
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        intervening(model, PARTS, [HeadAblation(frozenset({(0, 0)}))], layer_of={0: 0}),
+    ):
+        raise RuntimeError("boom")
     assert attention._ACTIVE.get() is None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from suite.core.stats.betting import betting_ci, betting_p, max_capital, smallest_betting_p
+from ranker_claims.core.stats.betting import betting_ci, betting_p, max_capital, smallest_betting_p
 
 CASES = {
     "uniform-ish": [round((i * 0.37) % 1, 2) for i in range(1, 21)],

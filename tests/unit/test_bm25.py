@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.bm25 import BM25, tokenize
+from ranker_claims.core.bm25 import BM25, tokenize
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -55,7 +55,7 @@ def test_cranfield_is_fast_and_ranks_sensibly():
         pytest.skip(f"real collections not found at {DATA}")
     import ir_measures
 
-    from suite.core.collections import load_local_directory
+    from ranker_claims.core.collections import load_local_directory
 
     cranfield = load_local_directory(DATA / "cranfield")
     start = time.perf_counter()

@@ -3,7 +3,7 @@ with its claim true, at most at rate alpha (+ 3 Monte-Carlo standard errors); th
 reasons quote matches simulation; and each check fails when its decision is broken on purpose
 (a flipped direction, a missing correction, a one-sided test used as two-sided).
 
-Every figure comes from suite.core.stats.simulate_verdict_rate / simulate_power, the functions the
+Every figure comes from ranker_claims.core.stats.simulate_verdict_rate / simulate_power, the functions the
 report's calibration table shows; all are seeded.
 """
 
@@ -15,10 +15,10 @@ import math
 import numpy as np
 import pytest
 
-from suite.core import method_checks, stats
-from suite.core.claims import Settings
-from suite.core.stats import comparisons, corrections, tests
-from suite.core.stats.calibration import CALIBRATED
+from ranker_claims.core import method_checks, stats
+from ranker_claims.core.claims import Settings
+from ranker_claims.core.stats import comparisons, corrections, tests
+from ranker_claims.core.stats.calibration import CALIBRATED
 
 N_SIMS = 1000
 

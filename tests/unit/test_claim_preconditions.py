@@ -15,13 +15,13 @@ from typing import Literal
 
 import pytest
 
-from reports import render_report
-from suite.core.claims import ClaimsFileError, Registry, Settings, load_claims
-from suite.core.results import ClaimResult, Comparison, Verdict
-from suite.core.runs import load_run, new_run
-from suite.cross_encoder.measurements import MEASUREMENTS as CROSS_ENCODER
-from suite.generative.measurements import MEASUREMENTS as GENERATIVE
-from suite.pytest_plugin.session import ClaimsSession
+from ranker_claims.core.claims import ClaimsFileError, Registry, Settings, load_claims
+from ranker_claims.core.results import ClaimResult, Comparison, Verdict
+from ranker_claims.core.runs import load_run, new_run
+from ranker_claims.cross_encoder.measurements import MEASUREMENTS as CROSS_ENCODER
+from ranker_claims.generative.measurements import MEASUREMENTS as GENERATIVE
+from ranker_claims.pytest_plugin.session import ClaimsSession
+from ranker_claims.reports import render_report
 from tests.unit.test_report_matrix import matrix
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ from typing import Literal
 
 import pytest
 
-from suite.core.claims import ClaimsFileError, NoParams, Registry, Settings, load_claims
-from suite.cross_encoder.measurements import MEASUREMENTS as CROSS_ENCODER
-from suite.generative.measurements import MEASUREMENTS as GENERATIVE
+from ranker_claims.core.claims import ClaimsFileError, NoParams, Registry, Settings, load_claims
+from ranker_claims.cross_encoder.measurements import MEASUREMENTS as CROSS_ENCODER
+from ranker_claims.generative.measurements import MEASUREMENTS as GENERATIVE
 
 REPO = Path(__file__).resolve().parents[2]
 CLAIMS_DIR = REPO / "claims"
@@ -229,8 +229,7 @@ def test_a_misspelt_claim_fails_collection(pytester):
     """``pytest claims/ --collect-only`` stops at collection on a parameter the measurement does not know."""
     claims = pytester.path / "claims"
     claims.mkdir()
-    for name in ("test_cross_encoder.py", "test_generative.py", "cross_encoder.toml"):
-        shutil.copy(CLAIMS_DIR / name, claims / name)
+    shutil.copy(CLAIMS_DIR / "cross_encoder.toml", claims / "cross_encoder.toml")
     text = (CLAIMS_DIR / "generative.toml").read_text()
     (claims / "generative.toml").write_text(text.replace("params = { boundary = 0.15, expected_single",
                                                          "params = { boundry = 0.15, expected_single"))
@@ -240,4 +239,4 @@ def test_a_misspelt_claim_fails_collection(pytester):
         "*generative.toml: claim GR-4: unknown parameter 'boundry' for measurement 'single_layers'*",
         "*1 error*",
     ])
-    result.stdout.no_fnmatch_line("*test_cross_encoder.py*error*")
+    result.stdout.no_fnmatch_line("*cross_encoder.toml*error*")

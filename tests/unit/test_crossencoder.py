@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from suite.core.models import ModelError
-from suite.cross_encoder.interventions import DirectionAblation, HeadAblation, expand
-from suite.cross_encoder.model import CrossEncoder
-from suite.cross_encoder.parts import PADDING, Part
+from ranker_claims.core.models import ModelError
+from ranker_claims.cross_encoder.interventions import DirectionAblation, HeadAblation, expand
+from ranker_claims.cross_encoder.model import CrossEncoder
+from ranker_claims.cross_encoder.parts import PADDING, Part
 from tests.memory import out_of_memory_above
 
 PAIRS = [
@@ -127,7 +127,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def bfloat16_encoder(minilm_dir):
-    from suite.core.devices import Placement
+    from ranker_claims.core.devices import Placement
 
     return CrossEncoder.load(minilm_dir, name="minilm-bf16", max_length=48, placement=Placement(dtype="bfloat16"))
 

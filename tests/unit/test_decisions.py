@@ -1,10 +1,10 @@
-"""suite.core.decisions reproduces, number for number, what each wing computed before it existed.
+"""ranker_claims.core.decisions reproduces, number for number, what each wing computed before it existed.
 
 The pairing references below are the code of the three former call sites, copied as they were
 (CE directions ``_aligned``, CE heads ``_paired`` and its screen, GR ``common.paired``); bootstrap
 CIs and randomization tests depend on the order of the pairs, so the arrays must agree element
 by element, in order. The family references started as GR ``common.decide`` and CE ``_decide``
-and now spell out the verdict rules of suite.core.stats with direct calls: the deciding
+and now spell out the verdict rules of ranker_claims.core.stats with direct calls: the deciding
 comparisons corrected as an intersection-union family (``require="all"``), the reported ones as
 a screen (``require="any"``), the two-sided p-values over all of them.
 """
@@ -19,9 +19,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from suite.core import decisions, stats
-from suite.core.claims import Claim, Measurement, NoParams, Settings
-from suite.core.results import Verdict
+from ranker_claims.core import decisions, stats
+from ranker_claims.core.claims import Claim, Measurement, NoParams, Settings
+from ranker_claims.core.results import Verdict
 
 QUICK = settings(max_examples=100, deadline=None)
 FEW = settings(max_examples=10, deadline=None)
@@ -183,7 +183,7 @@ def _claim():
 
 
 _STUDY = SimpleNamespace(model=SimpleNamespace(name="m"), collection=SimpleNamespace(id="c"),
-                         recorded_options=lambda: {})
+                         recorded_options=dict)
 
 
 def reference_family(session, comparisons, decided):

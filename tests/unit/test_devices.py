@@ -8,7 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from suite.core.devices import DeviceError, Placement, halving_on_oom, resolve_placement, token_batches
+from ranker_claims.core.devices import DeviceError, Placement, halving_on_oom, resolve_placement, token_batches
 
 
 @given(st.lists(st.integers(1, 600), min_size=0, max_size=200), st.integers(1, 5000),

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures.dsi_data import synthetic_dsi_data, trec_dl_dsi_data
-from fixtures.embedded import embedded_catalog
-from fixtures.generative import (
+from ranker_claims.core.models import ModelError
+from ranker_claims.fixtures.dsi_data import synthetic_dsi_data, trec_dl_dsi_data
+from ranker_claims.fixtures.embedded import embedded_catalog
+from ranker_claims.fixtures.generative import (
     DSIRecipe,
     EmbeddedGenerative,
     PretrainRecipe,
@@ -36,9 +37,8 @@ from fixtures.generative import (
     span_corruption,
     words_target,
 )
-from fixtures.shared import shared_data
-from fixtures.synthetic import synthetic_collection
-from suite.core.models import ModelError
+from ranker_claims.fixtures.shared import shared_data
+from ranker_claims.fixtures.synthetic import synthetic_collection
 
 SENTINELS = list(range(1000, 1100))
 EOS = 2
@@ -257,7 +257,7 @@ def test_build_keys_follow_content_not_paths(tmp_path):
 def test_trec_dl_dsi_data_is_the_bm25_pool_of_the_judged_queries_none_trained_on():
     if not (shared_data() / "trec-dl-2019").is_dir() or not (shared_data() / "trec-dl-2020").is_dir():
         pytest.skip(f"TREC DL collections not found under {shared_data()}")
-    from fixtures.shared import load_shared
+    from ranker_claims.fixtures.shared import load_shared
 
     data = trec_dl_dsi_data(depth=5)
     c = data.collection

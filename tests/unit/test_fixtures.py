@@ -6,17 +6,17 @@ import json
 
 import pytest
 
-from fixtures.cross_encoder import Recipe, build_cross_encoder, training_groups
-from fixtures.embedded import (
+from ranker_claims.core.bm25 import tokenize
+from ranker_claims.core.collections import CollectionError
+from ranker_claims.core.models import ModelError
+from ranker_claims.core.reranking import build_reranking_set
+from ranker_claims.fixtures.cross_encoder import Recipe, build_cross_encoder, training_groups
+from ranker_claims.fixtures.embedded import (
     EMBEDDED_COLLECTIONS,
     EMBEDDED_MODELS,
     embedded_catalog,
 )
-from fixtures.synthetic import ATTRIBUTES, synthetic_collection
-from suite.core.bm25 import tokenize
-from suite.core.collections import CollectionError
-from suite.core.models import ModelError
-from suite.core.reranking import build_reranking_set
+from ranker_claims.fixtures.synthetic import ATTRIBUTES, synthetic_collection
 
 
 def test_generation_is_deterministic_and_splits_entities():

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from suite.core.models import ModelError
-from suite.generative import analyses as an
-from suite.generative.interventions import (
+from ranker_claims.core.models import ModelError
+from ranker_claims.generative import analyses as an
+from ranker_claims.generative.interventions import (
     Component,
     Method,
     Patch,
@@ -19,7 +19,7 @@ from suite.generative.interventions import (
     layer_label,
     stages,
 )
-from suite.generative.model import GenerativeRetriever
+from ranker_claims.generative.model import GenerativeRetriever
 from tests.memory import out_of_memory_above
 
 N_WORDS, N_DOCS = 61, 10
@@ -258,7 +258,7 @@ def test_docid_mapping_rules(tiny, tiny_dir, tmp_path):
 
 
 def test_the_published_checkpoints_docid_tokens_read_back_as_the_collections_ids():
-    from suite.generative.model import docid_tokens_of
+    from ranker_claims.generative.model import docid_tokens_of
 
     tokenizer = _tokenizer(n_docs=0)
     tokenizer.add_tokens(["@DOC_ID_629@", "@DOC_ID_12@", "<doc_3>"])  # AnReu/DSI-large-*, and another style
@@ -303,7 +303,7 @@ def test_ranks_by_hand(tiny):
 
 
 def test_stages_are_the_papers_for_24_layers_and_proportional_otherwise():
-    assert stages(24) == {"I": tuple(range(0, 7)), "II": tuple(range(7, 18)), "III": tuple(range(18, 24))}
+    assert stages(24) == {"I": tuple(range(7)), "II": tuple(range(7, 18)), "III": tuple(range(18, 24))}
     assert stages(12) == {"I": (0, 1, 2, 3), "II": (4, 5, 6, 7, 8), "III": (9, 10, 11)}
     for n in range(3, 49):
         parts = stages(n)
@@ -448,7 +448,7 @@ def test_long_queries_are_cut_and_counted(tiny):
 
 def _reference_decode(model, encoded, patches):
     """The pre-engine decode: the whole decoder re-run with no cache, per condition."""
-    from suite.generative.interventions import intervening
+    from ranker_claims.generative.interventions import intervening
 
     hidden, mask = torch.from_numpy(encoded.hidden), torch.from_numpy(encoded.mask)
     start = torch.full((len(encoded), 1), model.start_token_id, dtype=torch.long)
@@ -502,7 +502,7 @@ def test_conditions_share_a_forward_and_start_at_their_first_patched_layer(tiny,
     """Blocks below the first patched layer compute what the unpatched pass computed, so they run once
     per batch; the conditions go through the rest stacked in one forward (one each when the token
     budget holds only the batch itself)."""
-    calls = {layer: 0 for layer in range(tiny.n_layers)}
+    calls = dict.fromkeys(range(tiny.n_layers), 0)
     handles = [block.layer[2].DenseReluDense.register_forward_hook(
         lambda *_, layer=layer: calls.__setitem__(layer, calls[layer] + 1))
         for layer, block in enumerate(tiny.model.decoder.block)]
@@ -517,7 +517,7 @@ def test_conditions_share_a_forward_and_start_at_their_first_patched_layer(tiny,
         tiny.placement.max_tokens = default
         for handle in handles:
             handle.remove()
-    assert calls == {**{layer: 1 for layer in range(last)}, last: 4 if one_per_stack else 2}
+    assert calls == {**dict.fromkeys(range(last), 1), last: 4 if one_per_stack else 2}
     np.testing.assert_allclose(passes[0].logits, _reference_decode(tiny, encoded, conditions[0]), rtol=1e-5, atol=1e-5)
     assert all("forward" not in block.__dict__ for block in tiny.model.decoder.block) and _no_hooks(tiny.model)
 
@@ -528,7 +528,7 @@ def test_shared_keys_attention_is_eager_attention_on_repeated_keys(length):
     computes with the keys and values copied C times, for every copy."""
     from transformers.models.t5.modeling_t5 import eager_attention_forward
 
-    from suite.generative.stacking import _shared_keys_attention
+    from ranker_claims.generative.stacking import _shared_keys_attention
 
     torch.manual_seed(0)
     copies, rows, heads, keys, width = 3, 2, 4, 5, 8

@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from suite.core import stats
-from suite.core.claims import ClaimsFileError, Settings, load_claims
-from suite.core.collections import Collection
-from suite.core.results import Verdict
-from suite.generative.interventions import Patch, stages
-from suite.generative.measurements import MEASUREMENTS as GENERATIVE
-from suite.generative.measurements.encoder import encoder_swap
-from suite.generative.measurements.patching import single_layers
-from suite.generative.study import GenerativeStudy, HeldOut, MissingCompanion
+from ranker_claims.core import stats
+from ranker_claims.core.claims import ClaimsFileError, Settings, load_claims
+from ranker_claims.core.collections import Collection
+from ranker_claims.core.results import Verdict
+from ranker_claims.generative.interventions import Patch, stages
+from ranker_claims.generative.measurements import MEASUREMENTS as GENERATIVE
+from ranker_claims.generative.measurements.encoder import encoder_swap
+from ranker_claims.generative.measurements.patching import single_layers
+from ranker_claims.generative.study import GenerativeStudy, HeldOut, MissingCompanion
 
 ALPHA = 0.05
 CLAIMS = Path(__file__).resolve().parents[2] / "claims" / "generative.toml"
@@ -260,7 +260,7 @@ class _Retriever:
         return SimpleNamespace(logits=logits)
 
     def ranks(self, logits, targets, over="docids"):
-        from suite.generative.model import GenerativeRetriever
+        from ranker_claims.generative.model import GenerativeRetriever
 
         return GenerativeRetriever.ranks(self, logits, targets, over=over)
 

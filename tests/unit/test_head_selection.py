@@ -13,20 +13,20 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from suite.core import decisions
-from suite.core.claims import Settings, load_claims
-from suite.core.results import Verdict
-from suite.cross_encoder.analyses.head_statistics import STATISTICS
-from suite.cross_encoder.interventions import Mode
-from suite.cross_encoder.measurements import MEASUREMENTS
-from suite.cross_encoder.measurements.heads import (
+from ranker_claims.core import decisions
+from ranker_claims.core.claims import Settings, load_claims
+from ranker_claims.core.results import Verdict
+from ranker_claims.cross_encoder.analyses.head_statistics import STATISTICS
+from ranker_claims.cross_encoder.interventions import Mode
+from ranker_claims.cross_encoder.measurements import MEASUREMENTS
+from ranker_claims.cross_encoder.measurements.heads import (
     MatchingHeadsParams,
     paper_head_rows,
     query_split,
     screen,
     selected_heads,
 )
-from suite.cross_encoder.study import AnalysisPairs
+from ranker_claims.cross_encoder.study import AnalysisPairs
 
 CLAIMS = {c.id: c for c in load_claims(Path(__file__).resolve().parents[2] / "claims" / "cross_encoder.toml", MEASUREMENTS)}
 SETTINGS = Settings(bootstrap=50, seed=3)
@@ -147,7 +147,7 @@ def test_unknown_kind_of_named_head_is_refused():
 
 def _ce9_with(monkeypatch, study, matching):
     """CE-9 on ``study`` with the screens' heads replaced by ``matching`` (all from the lexical screen)."""
-    from suite.cross_encoder.measurements import heads as measurement
+    from ranker_claims.cross_encoder.measurements import heads as measurement
 
     monkeypatch.setattr(measurement, "selected_heads",
                         lambda study, settings, split, negative: list(matching) if negative == "easy" else [])

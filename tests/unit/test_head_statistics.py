@@ -7,8 +7,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from suite.cross_encoder.analyses.head_statistics import STATISTICS, reduce_attention
-from suite.cross_encoder.parts import PADDING
+from ranker_claims.cross_encoder.analyses.head_statistics import STATISTICS, reduce_attention
+from ranker_claims.cross_encoder.parts import PADDING
 from tests.strategies import attention_maps
 
 PARTS = torch.tensor([[0, 1, 1, 2, 3, 3, 4, PADDING]])  # [CLS] q q [SEP] d d [SEP] pad

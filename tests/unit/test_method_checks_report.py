@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from reports import write_report
-from reports.figures import FIGURE_RENDERERS, render_figure
-from suite.core import method_checks
-from suite.core.claims import Settings
-from suite.core.runs import add_method_check, new_run
+from ranker_claims.core import method_checks
+from ranker_claims.core.claims import Settings
+from ranker_claims.core.runs import add_method_check, new_run
+from ranker_claims.reports import write_report
+from ranker_claims.reports.figures import FIGURE_RENDERERS, render_figure
 
 
 def test_calibration_checks_are_drawn_as_one_table_in_the_method_checks_section(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from suite.generative.measurements.lens import derangement
+from ranker_claims.generative.measurements.lens import derangement
 
 
 @pytest.mark.parametrize("n", [2, 3, 7, 50])

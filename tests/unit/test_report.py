@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from reports import render_report, write_report
-from reports.figures import FIGURE_RENDERERS, render_figure
-from reports.svg import BLUE, GREY, diverging
-from suite.core.docstrings import docstring_section
-from suite.core.runs import load_run, new_run, save_run
+from ranker_claims.core.docstrings import docstring_section
+from ranker_claims.core.runs import load_run, new_run, save_run
+from ranker_claims.reports import render_report, write_report
+from ranker_claims.reports.figures import FIGURE_RENDERERS, render_figure
+from ranker_claims.reports.svg import BLUE, GREY, diverging
 
 ROOT = Path(__file__).resolve().parents[2]
 XSS = "<script>alert(1)</script>"
@@ -235,9 +235,9 @@ def test_unfinished_run_is_flagged(example_run):
 
 def test_verdict_rules_are_the_ones_the_run_recorded_never_todays(example_run, monkeypatch):
     example_run["verdict_rules"] = "SUPPORTED when p_corrected < alpha & the effect has the claimed sign.\n  Indented."
-    fake = types.ModuleType("suite.core.stats")
+    fake = types.ModuleType("ranker_claims.core.stats")
     fake.__doc__ = "Statistics.\n\nVerdict rules\n-------------\nToday's rules, not the run's.\n"
-    monkeypatch.setitem(sys.modules, "suite.core.stats", fake)  # what is installed now must not matter
+    monkeypatch.setitem(sys.modules, "ranker_claims.core.stats", fake)  # what is installed now must not matter
     page = render_report(example_run)
     section = page[page.index('<section id="rules">'):]
     assert "SUPPORTED when p_corrected &lt; alpha &amp; the effect has the claimed sign.\n  Indented." in section
@@ -281,18 +281,18 @@ def test_write_report_and_rerender_from_the_command_line(tmp_path, example_run):
     run_path = save_run(example_run, tmp_path / "runs" / "run.json")
     target = tmp_path / "again.html"
     result = subprocess.run(
-        [sys.executable, "-m", "reports", str(run_path), "-o", str(target)],
+        [sys.executable, "-m", "ranker_claims.reports", str(run_path), "-o", str(target)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(target)
     assert target.read_text(encoding="utf-8") == render_report(load_run(run_path))
 
-    default = subprocess.run([sys.executable, "-m", "reports", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    default = subprocess.run([sys.executable, "-m", "ranker_claims.reports", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert default.returncode == 0 and default.stdout.strip() == str(run_path.with_suffix(".html"))
 
     (tmp_path / "not-a-run.json").write_text('{"hello": 1}')
-    bad = subprocess.run([sys.executable, "-m", "reports", str(tmp_path / "not-a-run.json")], cwd=ROOT,
+    bad = subprocess.run([sys.executable, "-m", "ranker_claims.reports", str(tmp_path / "not-a-run.json")], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "not a claims run" in bad.stderr
 
@@ -357,7 +357,7 @@ def test_head_heatmap_draws_two_layer_by_head_panels_with_significant_heads_mark
 
 def test_head_heatmap_stays_legible_for_bert_large(example_run):
     claim, _, data = next(f for f in _figures(example_run) if f[1] == "head_heatmap" and f[2]["layers"] == 24)
-    figure, parsed = _drawn("head_heatmap", data, claim)
+    _figure, parsed = _drawn("head_heatmap", data, claim)
     svgs = [attrs for tag, attrs in parsed.tags if tag == "svg"]
     assert len(svgs) == 2
     for svg in svgs:  # two panels side by side fit a 1,240 px page
@@ -372,7 +372,7 @@ def test_head_heatmap_stays_legible_for_bert_large(example_run):
 
 def test_head_depths_puts_one_dot_per_head_on_a_layer_axis(example_run):
     claim, _, data = next(f for f in _figures(example_run) if f[1] == "head_depths")
-    figure, parsed = _drawn("head_depths", data, claim)
+    _figure, parsed = _drawn("head_depths", data, claim)
     text = " ".join(parsed.text)
     assert "lexical heads" in text and "semantic heads" in text and "layer (0 = first of 6)" in text
     assert "median layer" in text
@@ -388,7 +388,7 @@ def test_head_depths_puts_one_dot_per_head_on_a_layer_axis(example_run):
 
 def test_alignment_heatmap_outlines_matching_heads_and_summarises_both_groups(example_run):
     claim, _, data = next(f for f in _figures(example_run) if f[1] == "alignment")
-    figure, parsed = _drawn("alignment", data, claim)
+    _figure, parsed = _drawn("alignment", data, claim)
     text = " ".join(parsed.text)
     matching = sum(cell for row in data["matching"] for cell in row)
     rects = _tags(parsed, "rect")
@@ -401,7 +401,7 @@ def test_alignment_heatmap_outlines_matching_heads_and_summarises_both_groups(ex
 
 def test_layer_profile_draws_one_small_chart_per_statistic(example_run):
     claim, _, data = next(f for f in _figures(example_run) if f[1] == "layer_profile")
-    figure, parsed = _drawn("layer_profile", data, claim)
+    _figure, parsed = _drawn("layer_profile", data, claim)
     text = " ".join(parsed.text)
     for title in ("attention of text tokens to [CLS]", "attention of text tokens to [SEP]",
                   "[CLS] attention entropy (nats)", "[CLS] attention to [SEP]"):
@@ -416,7 +416,7 @@ def test_layer_profile_draws_one_small_chart_per_statistic(example_run):
         del series["hard"]
     del partial["statistics"]["cls_to_sep"]
     partial["statistics"]["sep_mass"]["easy"][2] = None
-    figure, parsed = _drawn("layer_profile", partial, claim)
+    _figure, parsed = _drawn("layer_profile", partial, claim)
     text = " ".join(parsed.text)
     assert "hard negatives" not in text.replace("No hard negatives", "") and "No hard negatives in this run" in text
     assert "[CLS] attention to [SEP]" not in text
@@ -425,11 +425,11 @@ def test_layer_profile_draws_one_small_chart_per_statistic(example_run):
 
 def test_decomposition_bars_are_labelled_by_head_in_two_colours(example_run):
     claim, _, data = next(f for f in _figures(example_run) if f[1] == "decomposition")
-    figure, parsed = _drawn("decomposition", data, claim)
+    _figure, parsed = _drawn("decomposition", data, claim)
     text = " ".join(parsed.text)
     for layer, head in data["heads"] + data["controls"]:
         assert f"{layer}/{head}" in parsed.text
-    bars = [r for r in _tags(parsed, "rect")]
+    bars = list(_tags(parsed, "rect"))
     assert len(bars) == len(data["heads"]) + len(data["controls"])
     assert {r["fill"] for r in bars} == {BLUE, GREY}
     assert "matching heads" in text and "control heads" in text and "share (R²)" in text
@@ -555,3 +555,20 @@ def test_a_unit_of_analysis_from_the_run_is_escaped_in_the_card_and_the_summary(
         comparison["n"], comparison.setdefault("details", {})["unit"] = 3, payload
     page = render_report(run)
     assert payload not in page and page.count("&lt;img src=x onerror=alert(document.domain)&gt;") >= 2
+
+
+def test_the_report_shows_the_gate_and_the_claim_files_that_decided(example_run):
+    """What --claims-fail-on failed the session on, and claim files whose bytes differ from the baseline's,
+    are stated in the comparison, escaped like everything else a run holds."""
+    from ranker_claims.core.runs import compare_runs
+
+    run = copy.deepcopy(example_run)
+    baseline = copy.deepcopy(example_run)
+    run["claim_files"] = {"ranker_claims.claims/cross_encoder.toml": "b" * 64}
+    baseline["claim_files"] = {"ranker_claims.claims/cross_encoder.toml": "a" * 64}
+    run["comparison"] = compare_runs(baseline, run)
+    run["gate"] = {"rules": "lost", "failures": ["lost: CE-3 <b>m</b> @ c: SUPPORTED -> INCONCLUSIVE"]}
+    page = render_report(run)
+    assert "The session failed on <code>--claims-fail-on lost</code>" in page
+    assert "lost: CE-3 &lt;b&gt;m&lt;/b&gt; @ c: SUPPORTED -&gt; INCONCLUSIVE" in page
+    assert "Claim files that differ (SHA-256)" in page and "a" * 64 in page and "b" * 64 in page

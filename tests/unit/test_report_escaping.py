@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-import reports
-from reports import render_report
-from reports.figures import FIGURE_RENDERERS
-from reports.formatting import Html, escape
-from reports.page import CSP
+from ranker_claims import reports
+from ranker_claims.reports import render_report
+from ranker_claims.reports.figures import FIGURE_RENDERERS
+from ranker_claims.reports.formatting import Html, escape
+from ranker_claims.reports.page import CSP
 from tests.conftest import build_example_run
 from tests.unit import test_report_generative as gr_figures
 

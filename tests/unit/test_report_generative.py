@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from reports.figures import FIGURE_RENDERERS, render_figure
+from ranker_claims.reports.figures import FIGURE_RENDERERS, render_figure
 
 XSS = "<script>alert(1)</script>"
 L = 12

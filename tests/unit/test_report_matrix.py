@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from reports import render_report
-from suite.core.runs import compare_runs
+from ranker_claims.core.runs import compare_runs
+from ranker_claims.reports import render_report
 
 BERT, MINILM, DSI = "castorini/monobert-large-msmarco", "cross-encoder/ms-marco-MiniLM-L-6-v2", "embedded:dsi-synthetic"
 DL19, SYNTHETIC = "msmarco-passage/trec-dl-2019/judged", "embedded:synthetic-dsi"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports.figures import render_figure
+from ranker_claims.reports.figures import render_figure
 
 CLAIM = {"correction": "holm", "alpha": 0.05}
 

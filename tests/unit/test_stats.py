@@ -1,4 +1,4 @@
-"""suite.core.stats against hand calculations, scipy, and every branch of the verdict rules."""
+"""ranker_claims.core.stats against hand calculations, scipy, and every branch of the verdict rules."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from suite.core import stats
-from suite.core.docstrings import docstring_section
-from suite.core.results import Verdict
-from suite.core.stats.betting import betting_p, smallest_betting_p
-from suite.core.stats.verdicts import judge
+from ranker_claims.core import stats
+from ranker_claims.core.docstrings import docstring_section
+from ranker_claims.core.results import Verdict
+from ranker_claims.core.stats.betting import betting_p, smallest_betting_p
+from ranker_claims.core.stats.verdicts import judge
 
 ALTERNATIVES = ["two-sided", "greater", "less"]
 

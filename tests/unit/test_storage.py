@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from suite.core import runs as storage
-from suite.core.results import ClaimResult, Verdict
-from suite.core.runs import (
+from ranker_claims.core import runs as storage
+from ranker_claims.core.results import ClaimResult, Verdict
+from ranker_claims.core.runs import (
     SCHEMA,
     RunFormatError,
     add_claim_result,
@@ -81,7 +81,7 @@ def test_environment_info_records_versions_and_none_for_missing(monkeypatch):
 
 
 def _claim_result() -> ClaimResult:
-    from suite.core.results import Comparison
+    from ranker_claims.core.results import Comparison
 
     return ClaimResult(
         claim_id="CE-3", title="Query->Document attention is needed", statement="s", paper="0.81 -> 0.67*",

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from suite.core import decisions, stats
-from suite.core.claims import Settings
-from suite.core.results import Verdict
-from suite.core.stats import tests
-from suite.core.stats.calibration import _mann_whitney_p
-from suite.core.stats.power import detectable_effect
-from suite.core.stats.verdicts import judge
+from ranker_claims.core import decisions, stats
+from ranker_claims.core.claims import Settings
+from ranker_claims.core.results import Verdict
+from ranker_claims.core.stats import tests
+from ranker_claims.core.stats.calibration import _mann_whitney_p
+from ranker_claims.core.stats.power import detectable_effect
+from ranker_claims.core.stats.verdicts import judge
 
 # Two layers of three heads: layer 0 [0.10, 0.30*, 0.20], layer 1 [0.60, 0.90*, 0.80*] (* matching).
 HAND = {"x": [0.30, 0.90, 0.80], "y": [0.10, 0.20, 0.60], "strata_x": [0, 1, 1], "strata_y": [0, 0, 1]}

@@ -1,7 +1,7 @@
 """The shared study cache and the Study contract, on stand-in models (no torch).
 
 The pinned fingerprints, file names and file texts were produced by the study classes as
-they were before the cache moved into ``suite.core.study``: if one changes, caches users
+they were before the cache moved into ``ranker_claims.core.study``: if one changes, caches users
 already have stop hitting (or a run's numbers change), so these tests must not be updated
 lightly. The two fingerprints were changed on purpose once, when they came to cover the
 document texts, the tokenizer, the config and the attention backend (file names and texts
@@ -15,25 +15,25 @@ import inspect
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
-from suite.core.caching import fingerprint_of
-from suite.core.collections import (
+from ranker_claims.core.caching import fingerprint_of
+from ranker_claims.core.collections import (
     Candidate,
     Collection,
     Group,
     RerankingSet,
     RerankQuery,
 )
-from suite.core.study import Study, StudyCache
-from suite.cross_encoder import study as ce_study
-from suite.cross_encoder.interventions import Direction, DirectionAblation
-from suite.cross_encoder.study import CrossEncoderStudy
-from suite.generative.interventions import Component, Patch
-from suite.generative.study import GenerativeStudy
+from ranker_claims.core.study import Study, StudyCache
+from ranker_claims.cross_encoder import study as ce_study
+from ranker_claims.cross_encoder.interventions import Direction, DirectionAblation
+from ranker_claims.cross_encoder.study import CrossEncoderStudy
+from ranker_claims.generative.interventions import Component, Patch
+from ranker_claims.generative.study import GenerativeStudy
 
 
 def _never(*args: Any, **kwargs: Any) -> Any:
@@ -182,7 +182,7 @@ class _Generative:
     tokenizer = _Tokenizer()
     n_layers = 4
     docids = ("d1", "d2", "d3")
-    token_of = {"d1": 11, "d2": 12, "d3": 13}
+    token_of: ClassVar[dict[str, int]] = {"d1": 11, "d2": 12, "d3": 13}
     train_qids = frozenset({"q4"})
 
     def __init__(self) -> None:

@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from suite.core import stats
-from suite.core.results import Verdict
+from ranker_claims.core import stats
+from ranker_claims.core.results import Verdict
 
 ALPHA = 0.05
 

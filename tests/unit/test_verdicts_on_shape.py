@@ -2,7 +2,7 @@
 
 Each test fails on the rules before (a t-test or exact sign-flip test deciding skewed values, a
 seeded Bernoulli draw per share, equal differences INCONCLUSIVE, nothing tested below 16 pairs)
-and passes on the rule of :mod:`suite.core.stats.paired`.
+and passes on the rule of :mod:`ranker_claims.core.stats.paired`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import math
 import numpy as np
 import pytest
 
-from suite.core import decisions, stats
-from suite.core.claims import Settings
-from suite.core.results import Verdict
-from suite.core.stats.calibration import ASYMMETRIC, CALIBRATED, simulate_verdict_rate
-from suite.core.stats.paired import PairedDeclaration, decide_paired, off_mode, shape_limit, shape_rates
-from suite.core.stats.tests import t_test_differences
+from ranker_claims.core import decisions, stats
+from ranker_claims.core.claims import Settings
+from ranker_claims.core.results import Verdict
+from ranker_claims.core.stats.calibration import ASYMMETRIC, CALIBRATED, simulate_verdict_rate
+from ranker_claims.core.stats.paired import PairedDeclaration, decide_paired, off_mode, shape_limit, shape_rates
+from ranker_claims.core.stats.tests import t_test_differences
 
 ALPHA = 0.05
 

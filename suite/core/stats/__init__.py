@@ -22,7 +22,7 @@ Conventions
 -----------
 Paired values are aligned by query: ``x`` (treatment) and ``y`` (control). The effect is
 mean(x - y); ``alternative="greater"`` means mean(x - y) > 0. Tests return a
-:class:`TestResult`; decisions return a :class:`suite.core.results.Comparison`, which records
+:class:`TestResult`; decisions return a :class:`ranker_claims.core.results.Comparison`, which records
 its unit of analysis (queries, heads) and n.
 
 Verdict rules
@@ -96,20 +96,21 @@ against simulation.
 
 from __future__ import annotations
 
-from suite.core.stats.calibration import (
+from ranker_claims.core.stats.betting import betting_ci, betting_p
+from ranker_claims.core.stats.calibration import (
     CalibrationResult,
     PowerResult,
     simulate_power,
     simulate_verdict_rate,
 )
-from suite.core.stats.choices import (
+from ranker_claims.core.stats.choices import (
     ALTERNATIVES,
     CORRECTIONS,
     DECISIONS,
     HYPOTHESES,
     TESTS,
 )
-from suite.core.stats.comparisons import (
+from ranker_claims.core.stats.comparisons import (
     bounded_mean_comparison,
     independent_comparison,
     mcnemar_against_each,
@@ -118,14 +119,15 @@ from suite.core.stats.comparisons import (
     proportion_comparison,
     stratified_comparison,
 )
-from suite.core.stats.corrections import (
+from ranker_claims.core.stats.corrections import (
     benjamini_hochberg,
     correct,
     correct_family,
     holm,
 )
-from suite.core.stats.intervals import bootstrap_ci, clopper_pearson
-from suite.core.stats.power import (
+from ranker_claims.core.stats.intervals import bootstrap_ci, clopper_pearson
+from ranker_claims.core.stats.paired import CHECKED_FROM, PairedDeclaration, decide_paired, shape_rates
+from ranker_claims.core.stats.power import (
     cohens_dz,
     cohens_h,
     detectable_effect,
@@ -136,9 +138,7 @@ from suite.core.stats.power import (
     power_paired_test,
     power_tost,
 )
-from suite.core.stats.betting import betting_ci, betting_p
-from suite.core.stats.paired import CHECKED_FROM, PairedDeclaration, decide_paired, shape_rates
-from suite.core.stats.tests import (
+from ranker_claims.core.stats.tests import (
     TestResult,
     binomial_test,
     mann_whitney,
@@ -151,25 +151,25 @@ from suite.core.stats.tests import (
     tost_paired,
     wilcoxon,
 )
-from suite.core.stats.verdicts import family_verdict
+from ranker_claims.core.stats.verdicts import family_verdict
 
 __all__ = [
     "ALTERNATIVES",
+    "CHECKED_FROM",
     "CORRECTIONS",
     "DECISIONS",
     "HYPOTHESES",
     "TESTS",
     "CalibrationResult",
+    "PairedDeclaration",
     "PowerResult",
     "TestResult",
-    "CHECKED_FROM",
-    "PairedDeclaration",
     "benjamini_hochberg",
     "betting_ci",
     "betting_p",
-    "bounded_mean_comparison",
     "binomial_test",
     "bootstrap_ci",
+    "bounded_mean_comparison",
     "clopper_pearson",
     "cohens_dz",
     "cohens_h",

@@ -19,7 +19,7 @@ c = 0.99 (2,000 simulations, 2026-12-07). Values are those of ``betting_mart`` a
 ``betting_ci`` of the authors' ``confseq`` package with ``m_trunc=True, trunc_scale=0.99``,
 which the tests of this module reproduce. Two-sided tests and intervals hedge: the larger of
 half the capital betting up and half betting down, each tuned at alpha / 2. The values are bet
-on in the order given (queries in id order, see :mod:`suite.core.decisions`): no seed enters.
+on in the order given (queries in id order, see :mod:`ranker_claims.core.decisions`): no seed enters.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from suite.core.stats.choices import ALTERNATIVES, check_choice
+from ranker_claims.core.stats.choices import ALTERNATIVES, check_choice
 
 # Grid of candidate means on the unit scale an interval is read from (confseq's default breaks).
 BREAKS = 1000

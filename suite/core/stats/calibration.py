@@ -27,19 +27,19 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from suite.core.results import Comparison, Verdict
-from suite.core.stats import comparisons
-from suite.core.stats.choices import DECISIONS, check_choice
-from suite.core.stats.corrections import correct_family
-from suite.core.stats.paired import PairedDeclaration, decide_paired
-from suite.core.stats.power import power_paired_test
-from suite.core.stats.tests import (
+from ranker_claims.core.results import Comparison, Verdict
+from ranker_claims.core.stats import comparisons
+from ranker_claims.core.stats.choices import DECISIONS, check_choice
+from ranker_claims.core.stats.corrections import correct_family
+from ranker_claims.core.stats.paired import PairedDeclaration, decide_paired
+from ranker_claims.core.stats.power import power_paired_test
+from ranker_claims.core.stats.tests import (
     paired_p_values,
     smallest_binomial_p,
     smallest_mann_whitney_p,
     tost_binomial_p,
 )
-from suite.core.stats.verdicts import family_verdict, judge
+from ranker_claims.core.stats.verdicts import family_verdict, judge
 
 # The small samples every decision is calibrated at, beside the n the claims have.
 SMALL_N = (2, 3, 5, 10)
@@ -414,6 +414,7 @@ def _proportion_comparisons(counts: np.ndarray, n: int, p0: float, declared: dic
     hypothesis, margin = declared["hypothesis"], declared.get("margin")
     values = np.unique(counts)
     if hypothesis == "equivalent":
+        assert margin is not None  # an equivalence is declared with its margin
         main = tost_binomial_p(values, n, p0, margin)
         above = sps.binom.sf(values - 1, n, p0 + margin) if p0 + margin < 1 else np.ones(values.size)
         below = sps.binom.cdf(values, n, p0 - margin) if p0 - margin > 0 else np.ones(values.size)

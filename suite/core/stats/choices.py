@@ -6,7 +6,7 @@ ALTERNATIVES = ("two-sided", "greater", "less")
 HYPOTHESES = ("greater", "less", "two-sided", "equivalent")
 TESTS = ("t", "wilcoxon", "randomization", "betting")
 CORRECTIONS = ("holm", "bh", "bonferroni", "none")
-# The kinds of decision the calibration simulates (suite.core.stats.calibration.CALIBRATED).
+# The kinds of decision the calibration simulates (ranker_claims.core.stats.calibration.CALIBRATED).
 DECISIONS = ("superiority", "superiority-smallest", "difference", "equivalence", "proportion",
              "proportion-equivalence", "worst-of-L", "bounded", "mcnemar", "mann-whitney", "screen", "family")
 

@@ -1,8 +1,8 @@
-"""Per-query data turned into a judged :class:`suite.core.results.Comparison`, one per kind of data.
+"""Per-query data turned into a judged :class:`ranker_claims.core.results.Comparison`, one per kind of data.
 
 Each function runs the test of its hypothesis, the two-sided difference test that the
 contradiction rules need, the confidence intervals and the effect size, and hands the
-result to :func:`suite.core.stats.verdicts.judge` for a family of one.
+result to :func:`ranker_claims.core.stats.verdicts.judge` for a family of one.
 """
 
 from __future__ import annotations
@@ -10,15 +10,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as sps
 
-from suite.core.results import Comparison, InsufficientData, Verdict
-from suite.core.stats.choices import HYPOTHESES, TESTS, check_choice
-from suite.core.stats.betting import betting_ci
-from suite.core.stats.intervals import bootstrap_ci, clopper_pearson
-from suite.core.stats.paired import (
+from ranker_claims.core.results import Comparison, InsufficientData, Verdict
+from ranker_claims.core.stats.betting import betting_ci
+from ranker_claims.core.stats.choices import HYPOTHESES, TESTS, check_choice
+from ranker_claims.core.stats.intervals import bootstrap_ci, clopper_pearson
+from ranker_claims.core.stats.paired import (
     CHECKED_FROM,
     DECIDING_NAMES,
     RESAMPLES,
@@ -26,8 +28,8 @@ from suite.core.stats.paired import (
     PairedDeclaration,
     decide_paired,
 )
-from suite.core.stats.power import cohens_dz, cohens_h
-from suite.core.stats.tests import (
+from ranker_claims.core.stats.power import cohens_dz, cohens_h
+from ranker_claims.core.stats.tests import (
     binomial_test,
     mann_whitney,
     mcnemar,
@@ -37,13 +39,13 @@ from suite.core.stats.tests import (
     tost_binomial,
     tost_binomial_p,
 )
-from suite.core.stats.verdicts import judge
+from ranker_claims.core.stats.verdicts import judge
 
 
 def paired_comparison(
     label: str,
-    treatment: Sequence[float],
-    control: Sequence[float] | float,
+    treatment: ArrayLike,
+    control: ArrayLike | float,
     *,
     hypothesis: str,
     margin: float | None = None,
@@ -72,13 +74,13 @@ def paired_comparison(
     ``n_resamples`` is the number of bootstrap resamples of the intervals shown where no range is
     declared, ``n_permutations`` that of the randomization test. The verdict follows the
     package's rules for a family of one; pass the claim's comparisons through
-    :func:`~suite.core.stats.corrections.correct_family` to correct them together."""
+    :func:`~ranker_claims.core.stats.corrections.correct_family` to correct them together."""
     check_choice(hypothesis, HYPOTHESES, "hypothesis")
     check_choice(test, TESTS, "test")
     _check_declaration(hypothesis, margin, expected_effect, smallest_effect)
     x = np.asarray(treatment, dtype=float).ravel()
     constant = np.ndim(control) == 0
-    y = np.full(x.shape, float(control)) if constant else np.asarray(control, dtype=float).ravel()
+    y = np.full(x.shape, float(cast(float, control))) if constant else np.asarray(control, dtype=float).ravel()
     if x.size < 2:
         raise InsufficientData(f"{label}: n = {x.size} {unit} to pair (a paired comparison needs at least 2)")
     d, _ = paired_differences(x, y)
@@ -87,6 +89,8 @@ def paired_comparison(
     declared = PairedDeclaration(hypothesis, margin, smallest_effect, ranges)
     decision = decide_paired(d[None, :], declared, test=test, alpha=alpha, n_permutations=n_permutations)
     support_test, contradiction_test = str(decision.support_test[0]), str(decision.contradiction_test[0])
+    against: str | None
+    means: str | None
     if hypothesis == "equivalent":
         against = f"effect within ±{margin:.3g}"
         means = f"not equivalent: the {1 - 2 * alpha:.0%} interval lies beyond ±{margin:.3g}"
@@ -103,10 +107,12 @@ def paired_comparison(
         sided = f"one-sided ({hypothesis})"
     name = f"{DECIDING_NAMES[support_test]}, {sided}"
     if ranges is not None and "betting" in (support_test, contradiction_test):
+        assert bounds is not None  # ranges are derived from them
         name += f" (values on [{bounds[0]:g}, {bounds[1]:g}])"
     if against and contradiction_test != support_test:
         name += f"; contradiction by the {DECIDING_NAMES[contradiction_test]}"
     if ranges is not None:
+        assert bounds is not None  # ranges are derived from them
         effect_ci = betting_ci(d, *ranges, confidence)
         treatment_ci = betting_ci(x, *bounds, confidence)
     else:
@@ -185,8 +191,8 @@ def _shape_check(test: str, decision: PairedDecision, n: int) -> dict | None:
 
 def independent_comparison(
     label: str,
-    treatment: Sequence[float],
-    control: Sequence[float],
+    treatment: ArrayLike,
+    control: ArrayLike,
     *,
     hypothesis: str,
     alpha: float = 0.05,
@@ -283,6 +289,7 @@ def proportion_comparison(
     if selection < 1:
         raise ValueError(f"{label}: selection must be at least 1, got {selection}")
     if hypothesis == "equivalent":
+        assert margin is not None  # _check_declaration requires it
         main = tost_binomial(k, n, p0, margin)
         name = main.name
         above = binomial_test(k, n, min(p0 + margin, 1.0), "greater").p_value if p0 + margin < 1 else 1.0
@@ -342,7 +349,7 @@ def proportion_comparison(
 
 def bounded_mean_comparison(
     label: str,
-    values: Sequence[float],
+    values: ArrayLike,
     bound: float,
     *,
     hypothesis: str,
@@ -373,8 +380,8 @@ def bounded_mean_comparison(
 
 def mcnemar_comparison(
     label: str,
-    treatment: Sequence[bool],
-    control: Sequence[bool],
+    treatment: ArrayLike,
+    control: ArrayLike,
     *,
     hypothesis: str,
     expected_effect: float | None = None,
@@ -491,8 +498,8 @@ def _pooled_sd(x: np.ndarray, y: np.ndarray) -> float | None:
 
 def mcnemar_against_each(
     label: str,
-    treatment: Sequence[bool],
-    controls: Sequence[Sequence[bool]],
+    treatment: ArrayLike,
+    controls: Sequence[ArrayLike],
     *,
     hypothesis: str,
     names: Sequence[str] | None = None,
@@ -533,7 +540,7 @@ def mcnemar_against_each(
     n, m_controls = int(x.size), len(ys)
     opposite = "less" if hypothesis == "greater" else "greater"
     sign = 1 if hypothesis == "greater" else -1
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, y in zip(names, ys):
         b, c = int(np.sum(x & ~y)), int(np.sum(~x & y))
         rows.append({"control": name, "k": int(y.sum()), "discordant": [b, c],
@@ -603,10 +610,10 @@ def mcnemar_against_each(
 
 def stratified_comparison(
     label: str,
-    treatment: Sequence[float],
-    control: Sequence[float],
-    strata_treatment: Sequence[object],
-    strata_control: Sequence[object],
+    treatment: ArrayLike,
+    control: ArrayLike,
+    strata_treatment: ArrayLike,
+    strata_control: ArrayLike,
     *,
     hypothesis: str,
     alpha: float = 0.05,
@@ -634,7 +641,7 @@ def stratified_comparison(
     strata's mean differences weighted by k_l, is ``details["mean_difference"]``. The p-values
     use a fixed seed where they sample (never ``seed``, which only seeds the displayed interval).
     No effect of interest is declared: only a significant shift the other way contradicts."""
-    from suite.core.stats.tests import (
+    from ranker_claims.core.stats.tests import (
         STRATIFIED_RESAMPLES,
         STRATIFIED_SEED,
         smallest_stratified_p,

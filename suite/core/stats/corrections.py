@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from suite.core.results import Comparison
-from suite.core.stats.choices import CORRECTIONS, check_choice
-from suite.core.stats.verdicts import judge
+from ranker_claims.core.results import Comparison
+from ranker_claims.core.stats.choices import CORRECTIONS, check_choice
+from ranker_claims.core.stats.verdicts import judge
 
 
-def holm(pvalues: Sequence[float]) -> np.ndarray:
+def holm(pvalues: ArrayLike) -> np.ndarray:
     """Holm's step-down adjusted p-values (family-wise error control), in the input order."""
     p = _pvalues(pvalues)
     m = p.size
@@ -27,7 +28,7 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return out
 
 
-def benjamini_hochberg(pvalues: Sequence[float]) -> np.ndarray:
+def benjamini_hochberg(pvalues: ArrayLike) -> np.ndarray:
     """Benjamini-Hochberg step-up adjusted p-values (false-discovery rate), in the input order."""
     p = _pvalues(pvalues)
     m = p.size
@@ -38,7 +39,7 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> np.ndarray:
     return out
 
 
-def correct(pvalues: Sequence[float], method: str) -> np.ndarray:
+def correct(pvalues: ArrayLike, method: str) -> np.ndarray:
     """Adjusted p-values by ``method``: "holm", "bh", "bonferroni" or "none"."""
     check_choice(method, CORRECTIONS, "correction")
     if method == "holm":
@@ -66,8 +67,8 @@ def correct_family(
     if not comparisons:
         return []
     m = len(comparisons)
-    support = [c.p_value for c in comparisons]
-    contradiction = [c.details["p_contradiction"] for c in comparisons]
+    support: ArrayLike = [c.p_value for c in comparisons]
+    contradiction: ArrayLike = [c.details["p_contradiction"] for c in comparisons]
     if require == "all":
         support, contradiction = correct(support, "none"), correct(contradiction, method)
     else:
@@ -85,7 +86,7 @@ def correct_family(
 # --------------------------------------------------------------------------- internals
 
 
-def _pvalues(pvalues: Sequence[float]) -> np.ndarray:
+def _pvalues(pvalues: ArrayLike) -> np.ndarray:
     p = np.asarray(pvalues, dtype=float).ravel()
     if np.any(np.isnan(p)) or np.any((p < 0) | (p > 1)):
         raise ValueError("p-values must lie in [0, 1]")

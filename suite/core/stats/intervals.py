@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as sps
 
-from suite.core.stats.choices import check_choice
-from suite.core.stats.tests import row_blocks
+from ranker_claims.core.stats.choices import check_choice
+from ranker_claims.core.stats.tests import row_blocks
 
 
 def bootstrap_ci(
-    values: Sequence[float],
+    values: ArrayLike,
     statistic: Callable[..., Any] = np.mean,
     confidence: float = 0.95,
     n_resamples: int = 2000,

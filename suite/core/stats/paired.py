@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats as sps
 
-from suite.core.stats.betting import betting_p, smallest_betting_p
-from suite.core.stats.choices import TESTS, check_choice
-from suite.core.stats.tests import paired_p_values, row_blocks
+from ranker_claims.core.stats.betting import betting_p, smallest_betting_p
+from ranker_claims.core.stats.choices import TESTS, check_choice
+from ranker_claims.core.stats.tests import paired_p_values, row_blocks
 
 # From this many pairs the session's test may decide (where it passes the shape check); below it
 # a mean is tested only by betting, on values with a declared range.
@@ -130,7 +130,7 @@ def decide_paired(d: np.ndarray, declared: PairedDeclaration, *, test: str, alph
     """The p-values of each row of differences ``d`` (rows x n) by the rule in the module docstring."""
     check_choice(test, TESTS, "test")
     d = np.atleast_2d(np.asarray(d, dtype=float))
-    rows, n = d.shape
+    rows, _n = d.shape
     hypothesis, margin, bounds = declared.hypothesis, declared.margin, declared.bounds
     size = abs(declared.smallest_effect or 0.0)
     session_may_decide = (off_mode(d) >= CHECKED_FROM) & (test != "betting")
@@ -153,6 +153,7 @@ def decide_paired(d: np.ndarray, declared: PairedDeclaration, *, test: str, alph
         return np.where(holds, session, fallback), np.where(holds, test, fallback_name).astype(object)
 
     if hypothesis == "equivalent":
+        assert margin is not None  # an equivalence is declared with its margin
         support, support_test = _larger(elementary("greater", -margin), elementary("less", margin))
         contradiction, contradiction_test = _smaller(elementary("greater", margin), elementary("less", -margin))
     elif hypothesis == "two-sided":
@@ -211,6 +212,7 @@ def _smallest(d: np.ndarray, declared: PairedDeclaration, support_test: np.ndarr
             out[i] = min(1.0, (2.0 if hypothesis == "two-sided" else 1.0) * 0.5**nonzero)
         elif name == "betting" and declared.bounds is not None:
             if hypothesis == "equivalent":
+                assert margin is not None  # an equivalence is declared with its margin
                 out[i] = max(smallest_betting_p(n, -margin, *declared.bounds, "greater", alpha),
                              smallest_betting_p(n, margin, *declared.bounds, "less", alpha))
             else:

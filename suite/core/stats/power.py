@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as sps
 from scipy.optimize import brentq
 
-from suite.core.results import Comparison
-from suite.core.stats.choices import ALTERNATIVES, check_choice
-from suite.core.stats.tests import smallest_p, tost_binomial_p
+from ranker_claims.core.results import Comparison
+from ranker_claims.core.stats.choices import ALTERNATIVES, check_choice
+from ranker_claims.core.stats.tests import smallest_p, tost_binomial_p
 
 # Gauss-Legendre rule for the TOST power integral.
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(200)
@@ -91,9 +91,10 @@ def power_paired_test(test: str, effect: float, sd: float, n: int, alpha: float 
     if test != "betting" and (smallest_p(test, n, sided) >= alpha or (margin is not None and test == "exact")):
         return 0.0  # the exact test tests no margin
     if sd == 0 and test == "betting":  # every difference is the effect: the test's outcome on that data
-        from suite.core.stats.betting import betting_p
+        from ranker_claims.core.stats.betting import betting_p
 
         d = np.full(n, float(effect))
+        assert bounds is not None  # betting without bounds returned above
         if margin is None:
             return float(betting_p(d, 0.0, *bounds, alternative, alpha) < alpha)
         return float(max(betting_p(d, -margin, *bounds, "greater", alpha),
@@ -112,8 +113,8 @@ def _simulated_power(test: str, effect: float, margin: float | None, n: int, alp
                      bounds: tuple[float, float] | None = None) -> float:
     """Rejection rate over SIMULATIONS seeded draws of n unit-sd normal differences of mean ``effect``
     (clipped to ``bounds``, in sd units, where given)."""
-    from suite.core.stats.betting import betting_p
-    from suite.core.stats.tests import paired_p_values
+    from ranker_claims.core.stats.betting import betting_p
+    from ranker_claims.core.stats.tests import paired_p_values
 
     d = np.random.default_rng(0).normal(effect, 1.0, size=(SIMULATIONS, n))
     if bounds is not None:
@@ -121,13 +122,11 @@ def _simulated_power(test: str, effect: float, margin: float | None, n: int, alp
 
     def p(alternative: str, boundary: float = 0.0) -> np.ndarray:
         if test == "betting":
+            assert bounds is not None  # power_paired_test gives betting without bounds power 0, unsimulated
             return betting_p(d, boundary, *bounds, alternative, alpha)
         return paired_p_values(test, d - boundary, alternative)
 
-    if margin is None:
-        rejected = p(alternative)
-    else:
-        rejected = np.maximum(p("greater", -margin), p("less", margin))
+    rejected = p(alternative) if margin is None else np.maximum(p("greater", -margin), p("less", margin))
     return float(np.mean(rejected < alpha))
 
 
@@ -211,7 +210,7 @@ def detectable_effect(c: Comparison, level: float, min_power: float) -> float | 
 # --------------------------------------------------------------------------- effect sizes
 
 
-def cohens_dz(diff: Sequence[float]) -> float:
+def cohens_dz(diff: ArrayLike) -> float:
     """Standardised mean of paired differences, mean / sd (Cohen's d_z): 0 when both are 0,
     +-inf when the differences are a nonzero constant (the sd of one value counts as 0)."""
     d = np.asarray(diff, dtype=float).ravel()

@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as sps
 
-from suite.core.stats.choices import ALTERNATIVES, TESTS, check_choice
+from ranker_claims.core.stats.choices import ALTERNATIVES, TESTS, check_choice
 
 # How each paired test is named in a TestResult and in the comparisons built on it.
 TEST_NAMES = {
@@ -46,7 +47,7 @@ class TestResult:
 # --------------------------------------------------------------------------- paired tests
 
 
-def paired_t(x: Sequence[float], y: Sequence[float], alternative: str = "two-sided") -> TestResult:
+def paired_t(x: ArrayLike, y: ArrayLike, alternative: str = "two-sided") -> TestResult:
     """Paired t-test on x - y. Constant differences give t = 0 and p = 1 when all are 0, and
     t = +-inf (p = 0 in their direction, 1 against it) otherwise, instead of scipy's NaN."""
     d, tolerance = paired_differences(x, y)
@@ -56,7 +57,7 @@ def paired_t(x: Sequence[float], y: Sequence[float], alternative: str = "two-sid
     return TestResult(TEST_NAMES["t"], float(t), float(p), alternative)
 
 
-def wilcoxon(x: Sequence[float], y: Sequence[float], alternative: str = "two-sided") -> TestResult:
+def wilcoxon(x: ArrayLike, y: ArrayLike, alternative: str = "two-sided") -> TestResult:
     """Wilcoxon signed-rank test on x - y; zero differences are dropped (Wilcox's method),
     and if all are zero there is no evidence either way: p = 1. Exact for small samples
     without ties, else as scipy decides. The statistic is scipy's (W+ for one-sided tests,
@@ -70,8 +71,8 @@ def wilcoxon(x: Sequence[float], y: Sequence[float], alternative: str = "two-sid
 
 
 def randomization(
-    x: Sequence[float],
-    y: Sequence[float],
+    x: ArrayLike,
+    y: ArrayLike,
     alternative: str = "two-sided",
     n_resamples: int = 10_000,
     seed: int = 0,
@@ -110,8 +111,8 @@ def randomization(
 
 def paired_test(
     test: str,
-    x: Sequence[float],
-    y: Sequence[float],
+    x: ArrayLike,
+    y: ArrayLike,
     alternative: str = "two-sided",
     *,
     n_resamples: int = 10_000,
@@ -146,8 +147,8 @@ def smallest_p(test: str, n: int, alternative: str, n_resamples: int = 10_000) -
 
 
 def tost_paired(
-    x: Sequence[float],
-    y: Sequence[float],
+    x: ArrayLike,
+    y: ArrayLike,
     margin: float,
     test: str = "t",
     *,
@@ -206,7 +207,7 @@ def smallest_binomial_p(n: int, p0: float, alternative: str) -> float:
 # --------------------------------------------------------------------------- two samples
 
 
-def mann_whitney(x: Sequence[float], y: Sequence[float], alternative: str = "two-sided",
+def mann_whitney(x: ArrayLike, y: ArrayLike, alternative: str = "two-sided",
                  n_resamples: int = 20_000, seed: int = 0) -> TestResult:
     """Mann-Whitney U test by permutation of the group labels: exact (every split enumerated)
     when there are at most ``n_resamples`` splits, sampled otherwise. Ties are handled by the
@@ -252,7 +253,7 @@ def smallest_mann_whitney_p(n1: int, n2: int, alternative: str) -> float:
 # --------------------------------------------------------------------------- shared with the other modules
 
 
-def paired_differences(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, float]:
+def paired_differences(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, float]:
     """x - y, and the spread below which differences are equal up to the rounding of x and y."""
     x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
     if x.shape != y.shape:
@@ -359,7 +360,7 @@ class Stratum:
     y: np.ndarray
 
 
-def strata_of(x: Sequence[float], y: Sequence[float], strata_x: Sequence[object], strata_y: Sequence[object]
+def strata_of(x: ArrayLike, y: ArrayLike, strata_x: ArrayLike, strata_y: ArrayLike
               ) -> tuple[list[Stratum], list[Stratum]]:
     """The values split by stratum, in sorted label order: (informative, dropped). A stratum with no
     treatment or no control value has one split of its labels only, so it carries no information
@@ -371,15 +372,16 @@ def strata_of(x: Sequence[float], y: Sequence[float], strata_x: Sequence[object]
                          f"{y.size} with {sy.size}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("stratified samples must be finite")
-    informative, dropped = [], []
+    informative: list[Stratum] = []
+    dropped: list[Stratum] = []
     for label in np.unique(np.concatenate([sx, sy])):
         stratum = Stratum(label.item() if hasattr(label, "item") else label, x[sx == label], y[sy == label])
         (informative if stratum.x.size and stratum.y.size else dropped).append(stratum)
     return informative, dropped
 
 
-def stratified_rank_sum_tests(x: Sequence[float], y: Sequence[float], strata_x: Sequence[object],
-                              strata_y: Sequence[object], n_resamples: int = STRATIFIED_RESAMPLES
+def stratified_rank_sum_tests(x: ArrayLike, y: ArrayLike, strata_x: ArrayLike,
+                              strata_y: ArrayLike, n_resamples: int = STRATIFIED_RESAMPLES
                               ) -> dict[str, TestResult]:
     """van Elteren's stratified Wilcoxon rank-sum test, for each alternative ("greater": x above y
     within strata). Within each stratum l the N_l values are mid-ranked; the statistic is
@@ -417,8 +419,8 @@ def stratified_rank_sum_tests(x: Sequence[float], y: Sequence[float], strata_x: 
                              side) for side, h in hits.items()}
 
 
-def stratified_rank_sum(x: Sequence[float], y: Sequence[float], strata_x: Sequence[object],
-                        strata_y: Sequence[object], alternative: str = "two-sided",
+def stratified_rank_sum(x: ArrayLike, y: ArrayLike, strata_x: ArrayLike,
+                        strata_y: ArrayLike, alternative: str = "two-sided",
                         n_resamples: int = STRATIFIED_RESAMPLES) -> TestResult:
     """van Elteren's stratified rank-sum test of x against y within strata (see
     :func:`stratified_rank_sum_tests`); the statistic is T = sum_l W_l / (N_l + 1)."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from suite.core.results import Comparison, Verdict
-from suite.core.stats.choices import check_choice
-from suite.core.stats.power import (
+from ranker_claims.core.results import Comparison, Verdict
+from ranker_claims.core.stats.choices import check_choice
+from ranker_claims.core.stats.power import (
     detectable_effect,
     power_binomial,
     power_binomial_tost,
@@ -142,7 +142,7 @@ def _shape_note(c: Comparison) -> str | None:
     check = c.details.get("shape_check")
     if not check or not check["failed"]:
         return None
-    from suite.core.stats.paired import DECIDING_NAMES
+    from ranker_claims.core.stats.paired import DECIDING_NAMES
 
     rates = ", ".join(f"{check['rates'][a]:.1%} ({a})" for a in check["failed"])
     fallback = "the betting test decides there" if c.details.get("bounds") else "no test decides there (no range declared)"

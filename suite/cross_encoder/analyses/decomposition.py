@@ -10,20 +10,20 @@ blocks of each pair.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from suite.core.devices import interruptible
-from suite.cross_encoder.analyses.query_key import (
+from ranker_claims.core.devices import interruptible
+from ranker_claims.cross_encoder.analyses.query_key import (
     attention_weights,
     decompose_logits,
     explained_share,
 )
-from suite.cross_encoder.parts import Part
+from ranker_claims.cross_encoder.parts import Part
 
 if TYPE_CHECKING:
-    from suite.cross_encoder.model import CrossEncoder
+    from ranker_claims.cross_encoder.model import CrossEncoder
 
 
 def explained_shares(
@@ -45,7 +45,10 @@ def explained_shares(
             handles.append(modules[layer].key.register_forward_hook(lambda m, i, o, l=layer: captured.__setitem__(("k", l), o)))
         with torch.inference_mode():
             for batch in model.batches(encoded, batch_size):
-                interruptible(lambda batch=batch: model.model(**batch.inputs))  # Ctrl-C answered during the pass
+                def forward(batch: Any = batch) -> Any:
+                    return model.model(**batch.inputs)
+
+                interruptible(forward)  # Ctrl-C answered during the pass
                 host = {key: value.double().cpu().numpy() for key, value in captured.items()}  # once per batch
                 x_all = host["x"]
                 for row, pair in enumerate(batch.index):

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from suite.core.devices import interruptible
-from suite.cross_encoder.interventions import intervening
-from suite.cross_encoder.parts import Part
+from ranker_claims.core.devices import interruptible
+from ranker_claims.cross_encoder.interventions import intervening
+from ranker_claims.cross_encoder.parts import Part
 
 if TYPE_CHECKING:
     import torch
 
-    from suite.cross_encoder.model import CrossEncoder, EncodedPairs
+    from ranker_claims.cross_encoder.model import CrossEncoder, EncodedPairs
 
 STATISTICS = (
     "max_query_to_document",  # max A[i in document, j in query]
@@ -76,7 +76,7 @@ def collect(model: CrossEncoder, encoded: EncodedPairs, *, batch_size: int = 16,
             layers: dict[int, dict[str, torch.Tensor]] = {}
 
             def record(layer: int, probs: torch.Tensor, batch=batch) -> None:
-                layers[layer] = reduce_attention(probs, batch.parts)
+                layers[layer] = reduce_attention(probs, batch.parts)  # noqa: B023 - called in this iteration
 
             def forward(batch=batch, record=record) -> None:
                 with intervening(model.model, batch.parts, recorder=record, layer_of=model.layer_of):

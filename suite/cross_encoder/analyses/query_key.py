@@ -33,8 +33,8 @@ def alignment_of(a: np.ndarray) -> float:
 
 def head_alignment(w_q: np.ndarray, w_k: np.ndarray) -> float:
     """Alignment of ``w_q w_k^T`` through thin QR factors: O(d_model d_head^2), not O(d_model^3)."""
-    q_q, r_q = np.linalg.qr(w_q)
-    q_k, r_k = np.linalg.qr(w_k)
+    _q_q, r_q = np.linalg.qr(w_q)
+    _q_k, r_k = np.linalg.qr(w_k)
     singular = np.linalg.svd(r_q @ r_k.T, compute_uv=False)
     total = singular.sum()
     return float(np.trace(w_k.T @ w_q) / total) if total > 0 else 0.0

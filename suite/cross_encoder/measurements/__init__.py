@@ -4,10 +4,10 @@ Importing the package imports every measurement module, so :data:`MEASUREMENTS` 
 before a claims file is checked against it.
 """
 
-from suite.core.claims import Registry
+from ranker_claims.core.claims import Registry
 
 MEASUREMENTS = Registry("cross-encoder")
 
-from suite.cross_encoder.measurements import directions, heads  # noqa: E402  (each registers its functions)
+from ranker_claims.cross_encoder.measurements import directions, heads  # noqa: E402  (each registers its functions)
 
 __all__ = ["MEASUREMENTS", "directions", "heads"]

@@ -8,19 +8,19 @@ from typing import Any, Literal
 
 import numpy as np
 
-from suite.core import decisions
-from suite.core.claims import Claim, Settings
-from suite.core.results import ClaimResult, Comparison, InsufficientData
-from suite.cross_encoder.interventions import (
+from ranker_claims.core import decisions
+from ranker_claims.core.claims import Claim, Settings
+from ranker_claims.core.results import ClaimResult, Comparison, InsufficientData
+from ranker_claims.cross_encoder.interventions import (
     Convention,
     Direction,
     DirectionAblation,
     all_directions,
     expand,
 )
-from suite.cross_encoder.measurements import MEASUREMENTS
-from suite.cross_encoder.parts import Part
-from suite.cross_encoder.study import CrossEncoderStudy
+from ranker_claims.cross_encoder.measurements import MEASUREMENTS
+from ranker_claims.cross_encoder.parts import Part
+from ranker_claims.cross_encoder.study import CrossEncoderStudy
 
 Hypothesis = Literal["greater", "less", "two-sided", "equivalent"]
 
@@ -200,7 +200,7 @@ def direction_figure(comparisons: list[Comparison], baseline: Mapping[str, float
     values = [[0.0] * 5 for _ in parts]
     p_corrected = [[1.0] * 5 for _ in parts]
     significant = [[False] * 5 for _ in parts]
-    paper = [[None] * 5 for _ in parts]
+    paper: list[list[float | None]] = [[None] * 5 for _ in parts]
     for direction, comparison in zip(all_directions(), comparisons):
         flow = convention is Convention.FLOW
         row, col = (direction.source, direction.target) if flow else (direction.target, direction.source)

@@ -14,19 +14,19 @@ their tests read only the other half.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
 
-from suite.core import decisions
-from suite.core.claims import Claim, NoParams, Settings
-from suite.core.results import ClaimResult, Comparison, InsufficientData, Verdict
-from suite.cross_encoder.analyses import decomposition, query_key
-from suite.cross_encoder.interventions import DirectionAblation, HeadAblation, expand
-from suite.cross_encoder.measurements import MEASUREMENTS
-from suite.cross_encoder.study import CrossEncoderStudy
+from ranker_claims.core import decisions
+from ranker_claims.core.claims import Claim, NoParams, Settings
+from ranker_claims.core.results import ClaimResult, Comparison, InsufficientData, Verdict
+from ranker_claims.cross_encoder.analyses import decomposition, query_key
+from ranker_claims.cross_encoder.interventions import DirectionAblation, HeadAblation, expand
+from ranker_claims.cross_encoder.measurements import MEASUREMENTS
+from ranker_claims.cross_encoder.study import CrossEncoderStudy
 
 T = TypeVar("T")
 
@@ -214,7 +214,7 @@ def paper_head_rows(settings: Settings, paper_heads: Mapping[str, Collection[str
     named = []
     for kind, names in paper_heads.items():
         negative = PAPER_HEAD_NEGATIVES[kind]
-        by_head = {c.label.rsplit(" ", 1)[1]: [] for c in screens[negative].raw}
+        by_head: dict[str, list[Comparison]] = {c.label.rsplit(" ", 1)[1]: [] for c in screens[negative].raw}
         for c in screens[negative].raw:
             by_head[c.label.rsplit(" ", 1)[1]].append(c)
         for name in names:
@@ -272,7 +272,7 @@ def _random_head_sets(heads: list[tuple[int, int]], n_heads: int, count: int, se
     chosen = set(heads)
     sets = []
     for _ in range(count):
-        drawn = set()
+        drawn: set[tuple[int, int]] = set()
         for layer, k in per_layer.items():
             pool = [h for h in range(n_heads) if (layer, h) not in chosen]
             pool = pool if len(pool) >= k else list(range(n_heads))
@@ -296,7 +296,7 @@ def causal_role(claim: Claim, params: CausalRoleParams, study: CrossEncoderStudy
     if not heads:
         return _no_heads(claim, study, settings, split, short)
     random_sets = _random_head_sets(heads, study.model.n_heads, params.random_sets, settings.seed)
-    variants = {
+    variants: dict[str, Callable[[frozenset[tuple[int, int]]], list[HeadAblation | DirectionAblation]]] = {
         "whole head output": lambda hs: [HeadAblation(hs)],
         "Query<->Document attention only": lambda hs: [DirectionAblation(expand("query<->document"), heads=hs, mode=study.ablation_mode)],
     }

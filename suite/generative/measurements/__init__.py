@@ -4,11 +4,11 @@ Importing the package imports every measurement module, so :data:`MEASUREMENTS` 
 before a claims file is checked against it.
 """
 
-from suite.core.claims import Registry
+from ranker_claims.core.claims import Registry
 
 MEASUREMENTS = Registry("generative")
 
-from suite.generative.measurements import (  # noqa: E402  (each registers its functions)
+from ranker_claims.generative.measurements import (  # noqa: E402  (each registers its functions)
     communication,
     encoder,
     lens,

@@ -1,5 +1,5 @@
 """Shared pieces of the GR measurements: per-query values as a result stores them, and the stage
-boundaries their figures draw. Decisions go through :mod:`suite.core.decisions`."""
+boundaries their figures draw. Decisions go through :mod:`ranker_claims.core.decisions`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from suite.generative.study import GenerativeStudy
+from ranker_claims.generative.study import GenerativeStudy
 
 
 def per_query(study: GenerativeStudy, rows: np.ndarray, values: np.ndarray) -> dict[str, float]:

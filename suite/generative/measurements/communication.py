@@ -1,7 +1,7 @@
 """GR-9 and GR-12: which components read which (Fig. 5), and what the last layer does.
 
 Contributions are exact decompositions of a reader's input into the earlier writers (the
-start embedding and every earlier component output; see :mod:`suite.generative.analyses`),
+start embedding and every earlier component output; see :mod:`ranker_claims.generative.analyses`),
 on the study's analysis pass. Shares are taken per query: each group's contribution is
 averaged over the reader layers, its positive part divided by the sum of the positive parts.
 """
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suite.core.claims import Claim, Settings
-from suite.core.decisions import SIGNED_UNIT, UNIT, bounded_mean, conclude, paired, proportion
-from suite.core.results import ClaimResult
-from suite.generative.analyses import (
+from ranker_claims.core.claims import Claim, Settings
+from ranker_claims.core.decisions import SIGNED_UNIT, UNIT, bounded_mean, conclude, paired, proportion
+from ranker_claims.core.results import ClaimResult
+from ranker_claims.generative.analyses import (
     EMBEDDING,
     Attribution,
     cross_attention_attributions,
@@ -24,10 +24,10 @@ from suite.generative.analyses import (
     neuron_attributions,
     stage_of_layer,
 )
-from suite.generative.measurements import MEASUREMENTS
-from suite.generative.measurements.common import per_query, stage_boundaries
-from suite.generative.measurements.lens import lens, mean_curve
-from suite.generative.study import GenerativeStudy
+from ranker_claims.generative.measurements import MEASUREMENTS
+from ranker_claims.generative.measurements.common import per_query, stage_boundaries
+from ranker_claims.generative.measurements.lens import lens, mean_curve
+from ranker_claims.generative.study import GenerativeStudy
 
 
 def _groups(attribution: Attribution, stages: dict[str, tuple[int, ...]], merge: dict[str, str]) -> tuple[list[str], np.ndarray]:
@@ -122,6 +122,7 @@ def last_layer(claim: Claim, params: LastLayerParams, study: GenerativeStudy, se
     if len(study.correct) < 2:
         return conclude(claim, study, settings, [], metric="rank", missing=[f"{len(study.correct)} correct queries (need 2)"])
     passed, _, rows = study.analysis
+    assert passed.residual is not None  # the analysis pass records it
     L, model = study.n_layers, study.model
     ranks, _ = lens(study)
     n_docids = len(model.docids)

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suite.core.claims import Claim, Settings
-from suite.core.decisions import conclude, proportion
-from suite.core.results import ClaimResult
-from suite.generative.measurements import MEASUREMENTS
-from suite.generative.measurements.common import per_query
-from suite.generative.study import GenerativeStudy, MissingCompanion
+from ranker_claims.core.claims import Claim, Settings
+from ranker_claims.core.decisions import conclude, proportion
+from ranker_claims.core.results import ClaimResult
+from ranker_claims.generative.measurements import MEASUREMENTS
+from ranker_claims.generative.measurements.common import per_query
+from ranker_claims.generative.study import GenerativeStudy, MissingCompanion
 
 
 @dataclass(frozen=True)

@@ -15,20 +15,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
-from suite.core.claims import Claim, Settings
-from suite.core.decisions import SIGNED_UNIT, bounded_mean, conclude, paired, proportion
-from suite.core.results import ClaimResult
-from suite.generative.analyses import (
+from ranker_claims.core.claims import Claim, Settings
+from ranker_claims.core.decisions import SIGNED_UNIT, bounded_mean, conclude, paired, proportion
+from ranker_claims.core.results import ClaimResult
+from ranker_claims.generative.analyses import (
     LensRanks,
     component_sum_ranks,
     docid_share_in_top,
     logit_lens_ranks,
     promoted_tokens,
 )
-from suite.generative.interventions import Component
-from suite.generative.measurements import MEASUREMENTS
-from suite.generative.measurements.common import per_query, stage_boundaries
-from suite.generative.study import GenerativeStudy
+from ranker_claims.generative.interventions import Component
+from ranker_claims.generative.measurements import MEASUREMENTS
+from ranker_claims.generative.measurements.common import per_query, stage_boundaries
+from ranker_claims.generative.study import GenerativeStudy
 
 
 def lens(study: GenerativeStudy) -> tuple[LensRanks, np.ndarray]:
@@ -164,6 +164,7 @@ def word_space(claim: Claim, params: WordSpaceParams, study: GenerativeStudy, se
     if len(study.correct) < 2:
         return conclude(claim, study, settings, [], metric="docid share", missing=[f"{len(study.correct)} correct queries (need 2)"])
     passed, _, rows = study.analysis
+    assert passed.head_outputs is not None  # the analysis pass records them
     heads = passed.head_outputs[:, list(study.stages["II"])]  # [n, |II|, H, d]
     model = study.model
     ks = list(params.ks)
@@ -218,7 +219,7 @@ def _clean(token: str) -> str:
 
 def _readable(token: str | None) -> bool:
     """A token a sentence encoder can judge: not empty, not a placeholder such as BERT's [unused7]."""
-    return bool(token) and bool(_clean(token)) and not re.fullmatch(r"\[unused\d+\]|<extra_id_\d+>", token)
+    return token is not None and bool(token) and bool(_clean(token)) and not re.fullmatch(r"\[unused\d+\]|<extra_id_\d+>", token)
 
 
 def derangement(n: int, seed: int) -> np.ndarray:
@@ -245,6 +246,7 @@ def query_expansion(claim: Claim, params: QueryExpansionParams, study: Generativ
     if model.tokenizer is None:
         return conclude(claim, study, settings, [], metric="cosine", missing=["the model has no tokenizer to read tokens with"])
     passed, _, rows = study.analysis
+    assert passed.head_outputs is not None  # the analysis pass records them
     layers = list(study.stages["II"])
     heads = passed.head_outputs[:, layers]  # [n, |II|, H, d]
     top = promoted_tokens(model, heads, params.k)  # [n, |II|, H, k]

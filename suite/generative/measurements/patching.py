@@ -1,7 +1,7 @@
 """GR-3..GR-5: patching decoder components by stage (Table 3), by single layer, and the minimal circuit (Table 4).
 
 Every condition is one decoder step over the queries it concerns, on encoder outputs computed
-once (see :class:`suite.generative.study.GenerativeStudy`); a condition's measured value is the
+once (see :class:`ranker_claims.generative.study.GenerativeStudy`); a condition's measured value is the
 share of correct queries whose relevant document leaves rank 1.
 """
 
@@ -13,14 +13,14 @@ from typing import Literal
 
 import numpy as np
 
-from suite.core import stats
-from suite.core.claims import Claim, Settings
-from suite.core.decisions import conclude, mcnemar, mcnemar_against_each, proportion
-from suite.core.results import ClaimResult
-from suite.generative.interventions import Component, Patch, layer_label
-from suite.generative.measurements import MEASUREMENTS
-from suite.generative.measurements.common import per_query, stage_boundaries
-from suite.generative.study import GenerativeStudy, MissingCompanion
+from ranker_claims.core import stats
+from ranker_claims.core.claims import Claim, Settings
+from ranker_claims.core.decisions import conclude, mcnemar, mcnemar_against_each, proportion
+from ranker_claims.core.results import ClaimResult
+from ranker_claims.generative.interventions import Component, Patch, layer_label
+from ranker_claims.generative.measurements import MEASUREMENTS
+from ranker_claims.generative.measurements.common import per_query, stage_boundaries
+from ranker_claims.generative.study import GenerativeStudy, MissingCompanion
 
 METHOD_NAMES = {"zero": "zero", "mean": "mean", "model": "T5"}
 COMPONENT_NAMES = {"self_attention": "self-attention", "cross_attention": "cross-attention", "mlp": "MLP"}
@@ -41,7 +41,7 @@ def stage_cell(study: GenerativeStudy, component: str, stage: str, method: str) 
     return _left_rank_one(study, [patch], f"{_cell_label(component, stage, method)} ({layer_label(layers)})")
 
 
-def _prefetch_cells(study: GenerativeStudy, cells: list[tuple[str, str, str]],
+def _prefetch_cells(study: GenerativeStudy, cells: list[tuple[str, ...]],
                     singles: list[tuple[str, int, str]] | tuple[()] = ()) -> None:
     """Measure whole-stage cells and single-layer patches in one pass over the correct queries; a cell
     whose companion is missing is left for its own call to report."""
@@ -175,13 +175,13 @@ def single_layers(claim: Claim, params: SingleLayersParams, study: GenerativeStu
     shares: dict[str, list[float]] = {}
     _prefetch_cells(study, [(*spec.split(":"), method) for spec in params.crucial_stages],
                     [(component, layer, method) for component in Component for layer in range(study.n_layers)])
-    for component in Component:
-        outcomes = []
+    for part in Component:
+        layer_outcomes = []
         for layer in range(study.n_layers):
-            patch = study.patch(component, (layer,), method, rows)
-            outcomes.append(_left_rank_one(study, [patch], f"{COMPONENT_NAMES[component.value]} layer {layer} {method}"))
-        per_layer[component.value] = np.stack(outcomes)  # [L, n]
-        shares[component.value] = [float(o.mean()) for o in outcomes]
+            patch = study.patch(part, (layer,), method, rows)
+            layer_outcomes.append(_left_rank_one(study, [patch], f"{COMPONENT_NAMES[part.value]} layer {layer} {method}"))
+        per_layer[part.value] = np.stack(layer_outcomes)  # [L, n]
+        shares[part.value] = [float(o.mean()) for o in layer_outcomes]
     expected = params.expected_single - boundary
     comparisons = []
     for component, outcomes in per_layer.items():

@@ -7,18 +7,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suite.core.claims import Claim, Settings
-from suite.core.decisions import SIGNED_UNIT, conclude, paired
-from suite.core.results import ClaimResult
-from suite.generative.analyses import (
+from ranker_claims.core.claims import Claim, Settings
+from ranker_claims.core.decisions import SIGNED_UNIT, conclude, paired
+from ranker_claims.core.results import ClaimResult
+from ranker_claims.generative.analyses import (
     contribution_ratios,
     residual_cosines,
     stage_cosines,
 )
-from suite.generative.interventions import Component
-from suite.generative.measurements import MEASUREMENTS
-from suite.generative.measurements.common import stage_boundaries
-from suite.generative.study import GenerativeStudy
+from ranker_claims.generative.interventions import Component
+from ranker_claims.generative.measurements import MEASUREMENTS
+from ranker_claims.generative.measurements.common import stage_boundaries
+from ranker_claims.generative.study import GenerativeStudy
 
 NAMES = {Component.SELF_ATTENTION: "self-attention", Component.CROSS_ATTENTION: "cross-attention", Component.MLP: "MLP"}
 
