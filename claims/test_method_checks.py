@@ -25,10 +25,11 @@ def test_planted_generative_mechanism(name, planted_generative, claims):
 
 
 def _sizes(claims) -> dict:
-    """The n of this session's claims; an xdist worker holds only its own, so it takes the defaults,
-    as a session without claims does."""
+    """The n of this session's claims; an xdist worker or a shard holds only its own, so it takes the
+    defaults, as a session without claims does."""
     session = claims.session
-    return real_sizes(session.run.get("claims", []) if session.worker is None else [])
+    return real_sizes(session.run.get("claims", []) if session.worker is None and session.options.shard is None
+                      else [])
 
 
 @pytest.mark.parametrize(("decision", "data"), CALIBRATION_ROWS, ids=[f"{d}-{k}" for d, k in CALIBRATION_ROWS])

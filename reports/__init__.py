@@ -1,4 +1,4 @@
-"""HTML reports of claim runs: ``render_report(run)``, ``write_report(run, path)``, ``python -m reports RUN.json``.
+"""HTML reports of claim runs: ``render_report(run)``, ``write_report(run, path)``, ``python -m ranker_claims.reports RUN.json``.
 
 One self-contained HTML file per run document (see :mod:`ranker_claims.core.runs`); the modules:
 :mod:`ranker_claims.reports.page` (sections and the page), :mod:`ranker_claims.reports.figures` (figures by kind, one

@@ -1,8 +1,11 @@
-"""``python -m reports RUN.json [-o report.html]``: re-render a saved run; nothing is recomputed.
+"""``python -m ranker_claims.reports RUN.json [-o report.html]``: re-render a saved run; nothing is recomputed.
 
 RUN may also be a folder (an output dir such as ``.claims`` or its ``runs`` folder): its
 latest run is rendered. Without ``-o`` the report is written beside the run as
 ``<run file stem>.html``. The output path is printed.
+
+``python -m ranker_claims.reports trend RUN... -o trend.html`` renders several runs side by side instead
+(:mod:`ranker_claims.reports.trend`); a run file named like a subcommand is given as ``./trend``.
 """
 
 from __future__ import annotations
@@ -19,8 +22,19 @@ DESCRIPTION = "Render a saved claims run as HTML."
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reports``: parse ``argv`` (default: the command line) and :func:`render`; the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m reports", description=DESCRIPTION)
+    """``python -m ranker_claims.reports``: parse ``argv`` (default: the command line) and :func:`render`; the exit code.
+    ``merge`` as the first argument merges shards' runs instead (:mod:`.merge`), ``trend`` renders several runs
+    side by side (:mod:`.trend`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["merge"]:
+        from ranker_claims.reports import merge
+
+        return merge.main(argv[1:])
+    if argv[:1] == ["trend"]:
+        from ranker_claims.reports import trend
+
+        return trend.main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m ranker_claims.reports", description=DESCRIPTION)
     add_arguments(parser)
     return render(parser.parse_args(argv))
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -976,6 +976,22 @@ def render_report(run: dict[str, Any]) -> str:
         _section(_method_checks, run),
         _section(_rules, run),
     ]
+    footer = (
+        Html("Rendered by <code>reports</code> from run <code>{0}</code> (schema {1}). ").format(
+            run.get("run_id", "?"), run.get("schema", "?")
+        )
+        + SELF_CONTAINED
+        + Html(" Re-render a saved run with <code>python -m ranker_claims.reports RUN.json</code>.")
+    )
+    return document(title, sections, footer)
+
+
+SELF_CONTAINED = Html("This file is self-contained: it loads nothing from anywhere.")
+
+
+def document(title: str, sections: Sequence[str], footer: str) -> str:
+    """A page around ``sections``: the report's CSP, style and script, then ``footer``. The report and the
+    trend page are both one, self-contained: neither loads anything from anywhere."""
     return (
         Html("<!DOCTYPE html>\n")
         + Html('<html lang="en"><head><meta charset="utf-8">')
@@ -984,11 +1000,7 @@ def render_report(run: dict[str, Any]) -> str:
         + Html('<meta name="color-scheme" content="light">')
         + Html("<title>{0}</title><style>{1}</style></head>\n").format(title, Html(STYLE))
         + Html("<body><main>{0}").format(Html("").join(sections))
-        + Html("<footer>Rendered by <code>reports</code> from run <code>{0}</code> ").format(run.get("run_id", "?"))
-        + Html("(schema {0}). This file is self-contained: it loads nothing from anywhere. ").format(
-            run.get("schema", "?")
-        )
-        + Html("Re-render a saved run with <code>python -m reports RUN.json</code>.</footer>")
+        + Html("<footer>{0}</footer>").format(footer)
         + Html("</main><script>{0}</script></body></html>\n").format(Html(SCRIPT))
     )
 

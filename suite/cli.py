@@ -4,6 +4,8 @@ each be remembered as a different pytest or ``python -m`` incantation.
 * ``run``: the claims through ``pytest.main`` (the shipped ones unless a test path is given), with the plugin's
   ``--claims-json`` and ``--claims-select`` under short names and every other argument passed to pytest;
 * ``report``: ``python -m ranker_claims.reports`` (the same function, the same exit codes);
+* ``trend``: ``python -m ranker_claims.reports trend``, several runs side by side on one page;
+* ``merge``: ``python -m ranker_claims.reports merge``, the shards' runs of one session as one run and report;
 * ``compare``: :func:`ranker_claims.core.runs.compare_runs` of two saved runs, as a table, CSV or JSON;
 * ``list``: the shipped claims with their measurement and declared parameters, read through the registries the
   plugin checks them against. README's claims tables are its markdown output, so they cannot drift from the TOML
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ranker_claims.reports import __main__ as report_cli
+from ranker_claims.reports import merge as merge_cli
+from ranker_claims.reports import trend as trend_cli
 
 PROG = "ranker-claims"
 #: The package holding the shipped claim files; ``run`` collects it with ``--pyargs`` when given no test path.
@@ -331,6 +335,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"example: {PROG} report .claims/runs -o report.html")
     report_cli.add_arguments(report)
 
+    trend = commands.add_parser(
+        "trend", help="several saved runs side by side: verdicts and headline values by run",
+        description=trend_cli.DESCRIPTION + " The same as 'python -m ranker_claims.reports trend'.",
+        epilog=f"example: {PROG} trend ckpt-50.json ckpt-100.json .claims/runs -o trend.html")
+    trend_cli.add_arguments(trend)
+
+    merge = commands.add_parser(
+        "merge", help="the runs of a session's shards (--claims-shard K/N) as one run and its report",
+        description=merge_cli.DESCRIPTION + " The same as 'python -m ranker_claims.reports merge'.",
+        epilog=f"example: {PROG} merge shards/shard-*.json -o merged.json")
+    merge_cli.add_arguments(merge)
+
     compare = commands.add_parser(
         "compare", help="verdict and effect changes between two saved runs",
         description="Compare two saved runs per claim id x target: the verdict before -> after and the headline "
@@ -374,6 +390,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, extra)
         if args.command == "report":
             return report_cli.render(args)
+        if args.command == "trend":
+            return trend_cli.render(args)
+        if args.command == "merge":
+            return merge_cli.merge(args)
         if args.command == "compare":
             return _compare(args, sys.stdout)
         return _list(args, sys.stdout)

@@ -281,6 +281,10 @@ RUN_SCHEMA: dict[str, Any] = {
     "required": ["schema", "run_id", "claims", "targets", "options"],
     "properties": {
         "schema": {"type": "integer"}, "run_id": _TEXT, "started": _MAYBE_TEXT, "finished": _MAYBE_TEXT,
+        "label": _MAYBE_TEXT, "merged_from": {"type": "array", "items": _TEXT},
+        "shard": {"type": ["object", "null"], "properties": {
+            "index": {"type": "integer"}, "count": {"type": "integer"}, "session_id": _TEXT,
+            "order": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "array"}}}}},
         "interrupted": {"type": ["boolean", "null"]},
         "environment": {"type": "object", "properties": {"packages": _OBJECT, "placements": _OBJECT,
                                                           "suite": _OBJECT}},
@@ -647,3 +651,83 @@ def _dict_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, li
         for name in sorted(set(before) | set(after), key=str)
         if before.get(name) != after.get(name)
     }
+
+
+# --------------------------------------------------------------------------- merging shards
+
+#: What the shards of one session must share for their merge to be the run one machine would write.
+_SHARED_BY_SHARDS = (("the options", lambda run: run.get("options")),
+                     ("the verdict rules", lambda run: run.get("verdict_rules")),
+                     ("the suite version", lambda run: (run.get("environment") or {}).get("suite")),
+                     ("the label", lambda run: run.get("label")))
+_SECTIONS = ("targets", "claims", "method_checks")
+
+
+class MergeError(ValueError):
+    """Runs that are not the shards of one session; the message names the first difference."""
+
+
+def merge_shards(shards: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run from the runs of a session's shards (``--claims-shard K/N``), as one machine running the
+    whole session would have written it: every section's entries in the session's run order (each
+    shard records its entries' places), the claim files of all, the earliest start and the latest end.
+
+    Raises :class:`MergeError` unless the runs are shards of one session (the same session id and
+    shard count, each shard once) decided alike: the same options, verdict rules, suite version and
+    commit, label, and claim files of the same bytes. Each shard's environment (a machine of its own)
+    is kept under ``environment.shards``."""
+    if not shards:
+        raise MergeError("no runs to merge")
+    for run in shards:
+        if not isinstance(run.get("shard"), dict):
+            raise MergeError(f"run {run.get('run_id')} is not a shard (it was not run with --claims-shard)")
+    first = shards[0]
+    session, count = first["shard"].get("session_id"), first["shard"].get("count")
+    for run in shards[1:]:
+        if run["shard"].get("session_id") != session:
+            raise MergeError(f"run {run.get('run_id')} is a shard of session {run['shard'].get('session_id')}, "
+                             f"run {first.get('run_id')} of session {session}")
+        if run["shard"].get("count") != count:
+            raise MergeError(f"run {run.get('run_id')} is a shard of {run['shard'].get('count')}, "
+                             f"run {first.get('run_id')} of {count}")
+        for what, read in _SHARED_BY_SHARDS:
+            if read(run) != read(first):
+                raise MergeError(f"runs {first.get('run_id')} and {run.get('run_id')} differ in {what}")
+    indices = sorted(run["shard"].get("index") for run in shards)
+    if indices != list(range(count)):
+        missing = sorted(set(range(count)) - set(indices))
+        twice = sorted({i for i in indices if indices.count(i) > 1})
+        raise MergeError(f"session {session} has {count} shards: "
+                         + "; ".join(filter(None, (f"missing {', '.join(f'{i}/{count}' for i in missing)}" if missing
+                                                   else "", f"given twice {', '.join(f'{i}/{count}' for i in twice)}"
+                                                   if twice else ""))))
+    claim_files: dict[str, str] = {}
+    for run in shards:
+        for key, digest in (run.get("claim_files") or {}).items():
+            if claim_files.setdefault(key, digest) != digest:
+                raise MergeError(f"the shards were decided by different versions of the claim file {key}")
+    ordered = sorted(shards, key=lambda run: run["shard"]["index"])
+    merged: dict[str, Any] = {key: value for key, value in first.items()
+                              if key not in (*_SECTIONS, "shard", "comparison", "gate", "claim_files")}
+    merged["run_id"] = new_run_id()
+    merged["started"] = min((run.get("started") or "" for run in shards), default=None) or None
+    finished = [str(run["finished"]) for run in shards if run.get("finished")]
+    merged["finished"] = max(finished) if len(finished) == len(shards) else None  # unfinished if any shard is
+    merged["interrupted"] = any(run.get("interrupted") for run in shards)
+    merged["environment"] = {**(ordered[0].get("environment") or {}), "shards": [
+        {"index": run["shard"]["index"], "run_id": run.get("run_id"), "studies": run["shard"].get("studies"),
+         **{k: v for k, v in (run.get("environment") or {}).items() if k not in ("packages", "suite")}}
+        for run in ordered]}
+    merged["environment"].pop("placement", None)
+    merged["environment"].pop("placements", None)
+    for section in _SECTIONS:
+        placed = [(place, position, entry) for position, run in enumerate(ordered)
+                  for place, entry in zip(run["shard"].get("order", {}).get(section, []), run.get(section, []))]
+        if any(len(run["shard"].get("order", {}).get(section, [])) != len(run.get(section, [])) for run in ordered):
+            raise MergeError(f"a shard's run does not record where its {section} go (written by another version?)")
+        if placed or section != "method_checks":
+            merged[section] = [entry for _, _, entry in sorted(placed, key=lambda item: (item[0], item[1]))]
+    if claim_files:
+        merged["claim_files"] = dict(sorted(claim_files.items()))
+    merged["merged_from"] = [run.get("run_id") for run in ordered]
+    return merged

@@ -1,7 +1,9 @@
 """The pytest plugin: ``--claims-*`` options, claim parametrization, verdicts, runs and reports.
 
-Registered through the package's ``pytest11`` entry point, it needs no ``conftest.py``: it owns the
-fixtures claim tests use (``claims``, ``cross_encoder_study``, ``generative_study``, the planted
+Registered through the package's ``pytest11`` entry point, it needs no ``conftest.py``. Until a session
+collects claims (a claim file, :mod:`.claim_files`, or a test using its fixtures) it only parses its
+options' text: a session of other tests in the same environment checks, loads and writes nothing.
+It owns the fixtures claim tests use (``claims``, ``cross_encoder_study``, ``generative_study``, the planted
 setups) and parametrizes the study fixtures over every model x collection target of its kind.
 Embedded models come from plugins implementing ``pytest_claims_catalog`` (see :mod:`.hookspecs`).
 Each result is written to the run JSON as it is decided; at the end the run is compared with
@@ -18,6 +20,10 @@ what each records travels on its test reports (``user_properties``); the control
 collection order, not arrival order, and saves the run at once, so an interrupted ``-n`` run keeps
 what arrived and a finished one equals a one-process run's. The verdict summary, the comparison and
 the report are the controller's.
+
+``--claims-shard K/N`` splits a session across machines: each keeps every N-th study (whole, so no
+model is loaded twice) and records where its entries stand in the whole session's order, which
+``python -m ranker_claims.reports merge`` uses to write the run one machine would have written.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from ranker_claims.core.runs import (
     save_run,
 )
 from ranker_claims.pytest_plugin import hookspecs
-from ranker_claims.pytest_plugin.claim_files import ClaimModule, claim_module, collect_claim_file
+from ranker_claims.pytest_plugin.claim_files import ClaimModule, collect_claim_file
 from ranker_claims.pytest_plugin.fixtures import (
     claims,
     claims_session,
@@ -86,10 +92,13 @@ def pytest_configure(config: pytest.Config) -> None:
     catalog = Catalog()
     config.hook.pytest_claims_catalog(catalog=catalog)
     run = new_run(options.recorded(), environment_info())
+    if options.label is not None:
+        run["label"] = options.label
     worker = config.workerinput["workerid"] if hasattr(config, "workerinput") else None
     session = ClaimsSession(config=config, options=options, catalog=catalog, run=run, worker=worker,
                             run_path=default_run_path(options.output_dir, run))
     config.stash[CLAIMS_KEY] = session
+    config.pluginmanager.register(_Ordering(session), "claims-ordering")
     if worker is None:
         config.pluginmanager.register(_LiveVerdicts(session), "claims-live-verdicts")
     if worker is not None and config.workerinput.get(_LOADGROUP):  # type: ignore[attr-defined]  # xdist sets it
@@ -135,9 +144,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    module = claim_module(metafunc)
-    if module is not None and "claim" in metafunc.fixturenames:
-        metafunc.parametrize("claim", module.claim_file.claims, ids=str)
     for name, kind in TARGET_FIXTURES.items():
         if name in metafunc.fixturenames:
             targets = metafunc.config.stash[CLAIMS_KEY].targets_of(kind)
@@ -170,6 +176,55 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             group = _study_group(item)
             if group is not None:
                 item.add_marker(pytest.mark.xdist_group(group))
+
+
+#: Where an item stands in the session's final collection order, before --claims-shard keeps its part.
+PLACE_KEY = pytest.StashKey[int]()
+_METHOD_CHECKS = "method-checks"  # the study of the claims plugin's items that need none (the calibration)
+
+
+class _Ordering:
+    """Number the items as the whole session would run them, then keep this shard's part.
+
+    Last of every ``pytest_collection_modifyitems`` (after -k, -m and pytest's reordering by fixture), so
+    the numbers are the run order of the session unsharded: each entry of a run sorts by its item's
+    number, and the shards' runs merge into the run one machine would have written. A shard keeps whole
+    studies (round robin over the studies in order of first appearance), so no model is loaded by two
+    shards; the user's other tests run in shard 0."""
+
+    def __init__(self, session: ClaimsSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        session = self.session
+        if not session.active:
+            return
+        for place, item in enumerate(items):
+            item.stash[PLACE_KEY] = place
+        if session.options.shard is None:
+            return
+        index, count = session.options.shard
+        studies = [study for study in dict.fromkeys(_shard_study(item) for item in items) if study]
+        mine = {study for position, study in enumerate(studies) if position % count == index} | (
+            {""} if index == 0 else set())
+        session.run["shard"]["studies"] = [study for study in studies if study in mine]
+        kept = [item for item in items if _shard_study(item) in mine]
+        if len(kept) < len(items):
+            config.hook.pytest_deselected(items=[item for item in items if _shard_study(item) not in mine])
+            items[:] = kept
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None):
+        self.session.current = item.stash.get(PLACE_KEY, 0)
+        return (yield)
+
+
+def _shard_study(item: pytest.Item) -> str:
+    """The study a shard keeps an item with: its target or planted setup, the method checks', or the user's."""
+    if "claims_session" not in getattr(item, "fixturenames", ()):
+        return ""  # not a claims item: shard 0's (studies are numbered from the claims' first one)
+    return _study_group(item) or _METHOD_CHECKS
 
 
 def _claim_id(item: pytest.Item) -> str | None:
@@ -234,7 +289,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     session = item.config.stash.get(CLAIMS_KEY, None)
     records = session.take_records() if session is not None and session.worker is not None else []
     if records:  # to the controller, placed where a one-process run would have recorded them
-        report.user_properties += [(ORDER, [item.session.items.index(item), _PHASES.index(call.when)]), *records]
+        place = item.stash.get(PLACE_KEY, item.session.items.index(item))
+        report.user_properties += [(ORDER, [place, _PHASES.index(call.when)]), *records]
     result = item.stash.get(RESULT_KEY, None)
     if call.when == "call" and result is not None:
         if report.failed and call.excinfo is not None and not call.excinfo.errisinstance(AssertionError):
@@ -255,10 +311,13 @@ def pytest_report_teststatus(report: pytest.CollectReport | pytest.TestReport, c
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(CLAIMS_KEY, None)
-    # A run file exists once a target was loaded: finish it then, even with nothing decided (interrupted early).
+    # A run file exists once a target was loaded: finish it then, even with nothing decided (interrupted early);
+    # a shard's always, its part of the session empty or not, for the merge to find every shard.
     if state is None or state.worker is not None or not (state.run["claims"] or state.run.get("method_checks")
-                                                         or state.run["targets"]):
+                                                         or state.run["targets"] or state.run.get("shard")):
         return
+    if state.run.get("shard") and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK  # more shards than studies: this one had nothing to do
     state.run["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     state.run["interrupted"] = exitstatus == pytest.ExitCode.INTERRUPTED
     try:  # checked at configure; a baseline changed since is reported, and the run still finishes

@@ -16,6 +16,7 @@ import hashlib
 import re
 import tomllib
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,15 @@ def _claim_on_generative(claim: Claim, generative_study: Any, claims: Any) -> No
 
 #: The test each kind's claims run as: its study fixture is what the plugin parametrizes over targets.
 CLAIM_TESTS = {ModelKind.CROSS_ENCODER: _claim_on_cross_encoder, ModelKind.GENERATIVE: _claim_on_generative}
-for _test in CLAIM_TESTS.values():
-    _test.__test__ = True  # type: ignore[attr-defined]  # collected whatever python_functions says
+
+
+def _claim_test(claim_file: ClaimFile) -> Callable[..., None]:
+    """A file's test: its kind's function, copied so the file's ``parametrize`` mark is its own. A mark (not a
+    call in a hook) gives pytest the parameter indices by which it groups a target's items together."""
+    base = CLAIM_TESTS[claim_file.kind]
+    test = types.FunctionType(base.__code__, base.__globals__, "test_claim", base.__defaults__, base.__closure__)
+    test.__test__ = True  # type: ignore[attr-defined]  # collected whatever python_functions says
+    return pytest.mark.parametrize("claim", claim_file.claims, ids=str)(test)
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ class ClaimModule(pytest.Module):
             raise self.CollectError(problem)
         module = types.ModuleType(self.path.stem)
         module.__file__ = str(self.path)
-        module.test_claim = CLAIM_TESTS[self.claim_file.kind]  # type: ignore[attr-defined]
+        module.test_claim = _claim_test(self.claim_file)  # type: ignore[attr-defined]
         return module
 
 
@@ -130,9 +138,3 @@ def collect_claim_file(file_path: Path, parent: pytest.Collector) -> ClaimModule
     except OSError:
         return None
     return ClaimModule.from_parent(parent, path=file_path) if declares else None
-
-
-def claim_module(metafunc: pytest.Metafunc) -> ClaimModule | None:
-    """The claim file a test function is collected from, if it is one."""
-    node = metafunc.definition.parent
-    return node if isinstance(node, ClaimModule) else None

@@ -129,6 +129,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("select", str, None, "run only the claims with these ids, comma-separated, * and ? as wildcards "
                                 "(CE-1,CE-3,GR-*); the method checks are left out"),
     Option("json", str, None, "also write the run to this path (for CI)"),
+    Option("label", str, None, "a label this run is known by, such as a checkpoint's training step; "
+                               "`reports trend` orders runs by it (numerically where every label is a number)"),
+    Option("shard", str, None, "run part K of N (K from 0 to N-1) of this session, split by study: K/N"),
+    Option("session_id", str, None, "the id the shards of one session share (default: derived from its options and "
+                                    "targets)"),
     Option("trust_remote_code", None, False, "allow models with custom code (off by default)"),
     Option("allow_pickle", None, False,
            "load pickle checkpoints (pytorch_model.bin; unpickling can run code) with transformers' weights-only "
@@ -201,6 +206,9 @@ class ClaimsOptions:
     gate: Gate
     select: tuple[str, ...]  # fnmatch patterns of claim ids; empty: every claim
     json: Path | None
+    label: str | None
+    shard: tuple[int, int] | None  # (K, N): this session runs part K of N
+    session_id: str | None
     trust_remote_code: bool
     allow_pickle: bool  # pickle checkpoints are refused unless allowed
     share: bool  # runs and reports leave local paths and the platform out
@@ -230,7 +238,8 @@ class ClaimsOptions:
 # numbers by float rounding at most).
 _NOT_RECORDED = {
     "output_dir", "cache_dir", "report", "alpha", "correction", "test", "min_power", "bootstrap", "seed",
-    "ablation_mode", "convention", "strict", "device", "max_tokens", "fail_on", "select", "json",
+    "ablation_mode", "convention", "strict", "device", "max_tokens", "fail_on", "select", "json", "label", "shard",
+    "session_id",
 }
 
 
@@ -245,7 +254,8 @@ def parse_options(config: pytest.Config) -> ClaimsOptions:
     report = _path(config, OPTIONS_BY_NAME["report"], values["report"]) or output_dir / "report.html"
     held_out_docids = values["held_out_docids"]
     plain = {f.name for f in fields(ClaimsOptions)} & set(values) - {
-        "cache_dir", "output_dir", "report", "held_out_docids", "ablation_mode", "convention", "select", "json"}
+        "cache_dir", "output_dir", "report", "held_out_docids", "ablation_mode", "convention", "select", "json",
+        "shard"}
     try:
         gate = Gate.parse(values["fail_on"])
     except ValueError as error:
@@ -265,6 +275,7 @@ def parse_options(config: pytest.Config) -> ClaimsOptions:
         gate=gate,
         select=tuple(p.strip() for p in (values["select"] or "").split(",") if p.strip()),
         json=_path(config, OPTIONS_BY_NAME["json"], values["json"]),
+        shard=_shard(config, values["shard"]),
         values=values,
         **{name: values[name] for name in plain},
     )
@@ -293,6 +304,17 @@ def _value(config: pytest.Config, option: Option) -> Any:
     if option.check is not None and parsed not in option.check:
         raise pytest.UsageError(f"{_where(config, option)} {value}: out of range, must be {option.check.describe()}")
     return parsed
+
+
+def _shard(config: pytest.Config, text: str | None) -> tuple[int, int] | None:
+    """``"K/N"`` -> (K, N), K counted from 0 as scheduler array indices are (``$SLURM_ARRAY_TASK_ID``)."""
+    if text is None:
+        return None
+    index, _, count = text.partition("/")
+    if not (index.strip().isdigit() and count.strip().isdigit() and 0 <= int(index) < int(count)):
+        raise pytest.UsageError(f"{_where(config, OPTIONS_BY_NAME['shard'])} {text}: expected K/N with N >= 1 and "
+                                "K from 0 to N-1 (0/3, 1/3 and 2/3 are the three shards of three)")
+    return int(index), int(count)
 
 
 def _where(config: pytest.Config, option: Option) -> str:

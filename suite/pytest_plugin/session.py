@@ -8,6 +8,7 @@ and the controller's session merges it into the one run (:meth:`ClaimsSession.re
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -82,7 +83,7 @@ class ClaimsSession:
     kinds: dict[str, ModelKind | ModelError] = field(default_factory=dict)  # a failed check is not retried
     worker: str | None = None  # this process's xdist worker id ("gw0"), None in one process or the controller
     outbox: list[tuple[str, Any]] = field(default_factory=list)  # a worker's records not yet reported
-    places: dict[tuple[str, Any], tuple[int, ...]] = field(default_factory=dict)  # controller: sort key per entry
+    places: dict[tuple[str, Any], tuple[int, ...]] = field(default_factory=dict)  # sort key per entry: see current
     needed: tuple[str, ...] | None = None  # the model specs of the collected claims, once collection is done
     # The verdicts this process reached, by (claim id, model, collection): a claim's preconditions are read here.
     verdicts: dict[tuple[str, str, str], Verdict] = field(default_factory=dict)
@@ -92,6 +93,10 @@ class ClaimsSession:
     shown: set[Any] = field(default_factory=set)  # the results whose verdict line was printed as decided
     claim_sources: dict[str, str] = field(default_factory=dict)  # claim id -> the key of the file declaring it
     claim_file_hashes: dict[str, str] = field(default_factory=dict)  # a collected claim file's key -> its SHA-256
+    # The item running now, by its place in the whole session's collection (before --claims-shard keeps its
+    # part), and a counter: one process sorts what it records by these, as the controller does what workers send.
+    current: int = 0
+    sequence: int = 0
     active: bool = False  # the session collected claims or method checks: see activate()
 
     @property
@@ -139,6 +144,21 @@ class ClaimsSession:
                                     "(--claims-compare RUN or latest)")
         self.run["environment"]["suite"] = suite_provenance()
         self.run["gate"] = {"rules": self.options.gate.describe(), "failures": []}
+        if self.options.shard is not None:
+            index, count = self.options.shard
+            self.run["shard"] = {"index": index, "count": count, "session_id": self.session_id()}
+
+    def session_id(self) -> str:
+        """What the shards of one session share: ``--claims-session-id``, else a digest of what decides the
+        session's items (the options recorded with its models and collections, the shard count, the
+        command line's paths and its selection), so shards started alike agree without being told."""
+        if self.options.session_id:
+            return self.options.session_id
+        option = self.config.option
+        identity = {"options": self.run["options"], "count": self.options.shard and self.options.shard[1],
+                    "args": self.config.args, "select": self.options.select,
+                    "keyword": getattr(option, "keyword", ""), "markexpr": getattr(option, "markexpr", "")}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def add_claim_file(self, key: str, sha256: str, claim_ids: Sequence[str]) -> str | None:
         """Record a collected claim file; the reason it cannot be, if a claim id of it is declared by
@@ -282,6 +302,8 @@ class ClaimsSession:
 
     def save(self) -> dict[str, Any]:
         """Write the run (atomically); returns what was written."""
+        if self.run.get("shard"):
+            self.run["shard"]["order"] = self.shard_order()
         run = self.written()
         try:
             save_run(run, self.run_path)
@@ -336,9 +358,23 @@ class ClaimsSession:
     def _publish(self, kind: str, entry: dict[str, Any]) -> None:
         """Save the run with ``entry`` in it; a worker sends the entry to the controller instead."""
         if self.worker is None:
+            self.sequence += 1
+            self._place(kind, entry, (self.current, self.sequence))
             self.save()
         else:
             self._send(kind, entry)
+
+    def _place(self, kind: str, entry: dict[str, Any], place: tuple[int, ...]) -> None:
+        """Where ``entry`` sorts among the session's entries: the first place it was recorded at."""
+        section, identity = _SECTIONS[kind]
+        key = (section, identity(entry))
+        self.places[key] = min(self.places.get(key, place), place)
+
+    def shard_order(self) -> dict[str, list[list[int]]]:
+        """Each section's entries' places, for ``merge_shards`` to order the shards' entries as one run would."""
+        return {section: [list(self.places.get((section, identity(entry)), (1 << 62,)))
+                          for entry in self.run.get(section, [])]
+                for section, identity in _SECTIONS.values()}
 
     def _send(self, kind: str, entry: dict[str, Any]) -> None:
         # As the run file would hold it: plain JSON values, which xdist's channel carries (numpy scalars it cannot).
@@ -363,9 +399,8 @@ class ClaimsSession:
             if kind == RESULT:
                 _note_claim_file(self.run, entry)
             section, identity = _SECTIONS[kind]
-            key, place = (section, identity(entry)), (*order, position)
-            self.places[key] = min(self.places.get(key, place), place)
-            entries = [e for e in self.run.setdefault(section, []) if identity(e) != key[1]] + [entry]
+            self._place(kind, entry, (*order, position))
+            entries = [e for e in self.run.setdefault(section, []) if identity(e) != identity(entry)] + [entry]
             self.run[section] = sorted(entries, key=lambda e: self.places[(section, identity(e))])
         self.save()
 

@@ -3,7 +3,7 @@ naming the first bad field by its JSON path; a file too large or nested too deep
 it is parsed (json's parser recurses per level: 1,000 levels were a RecursionError).
 
 ``--claims-compare`` with such a file stops the session at configure (exit 4, see
-``test_options.py``); ``python -m reports`` prints one line on stderr and exits 2.
+``test_options.py``); ``python -m ranker_claims.reports`` prints one line on stderr and exits 2.
 """
 
 from __future__ import annotations

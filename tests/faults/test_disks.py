@@ -2,7 +2,7 @@
 
 A cache entry the disk refuses costs only its caching: one warning naming the path, the value kept in
 memory, the run going on. A run or report that cannot be written is named in one line, the verdicts
-are still printed and the session exits non-zero (3); ``python -m reports`` says so in one line. A
+are still printed and the session exits non-zero (3); ``python -m ranker_claims.reports`` says so in one line. A
 build target or lock that is a symbolic link is refused with one line naming it, never followed.
 
 A full disk is a write that raises ``OSError(ENOSPC)`` (patched: tmpfs cannot be mounted here); a

@@ -8,6 +8,7 @@ nothing; what is checked is what the plugin does with them.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def test_a_claim_file_of_ones_own_is_collected_and_run(pytester: pytest.Pytester
     '''.replace("\n        ", "\n"))
     result = run(pytester, tiny, "our_claims.toml", "-v")
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()
-    result.stdout.fnmatch_lines(["*our_claims.toml::test_claim[[]OUR-1-*"])
+    result.stdout.fnmatch_lines(["*our_claims.toml::test_claim[[]*-OUR-1[]]*"])
     saved = the_run(pytester)
     (result_,) = saved["claims"]
     assert result_["claim_id"] == "OUR-1" and result_["claim_file"] == "our_claims.toml"
@@ -115,7 +116,7 @@ def test_claims_are_selected_by_id_not_by_substring(pytester: pytest.Pytester):
 
     def selected(*args: str) -> list[str]:
         result = pytester.runpytest_subprocess("claims", "--collect-only", "-q", "-p", "no:cacheprovider", *args)
-        return [line.split("[")[1].split("-embedded")[0] for line in result.outlines if "::test_claim[" in line]
+        return [match.group(1) for line in result.outlines if (match := re.search(r"::test_claim\[.*-(\w+-\d+)\]", line))]
 
     assert selected("--claims-select", "CE-1") == ["CE-1"]
     assert selected("--claims-select", "CE-1,CE-3,GR-1?") == ["CE-1", "CE-3", "GR-10", "GR-11", "GR-12"]

@@ -4,9 +4,12 @@ fail: a deliberately broken or clipping page is reported."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ranker_claims.reports import write_report
+from ranker_claims.reports.trend import write_trend
 from tests.browser import check_renders, find_chromium
 
 pytestmark = pytest.mark.skipif(
@@ -186,3 +189,45 @@ def test_the_csp_stops_an_inline_script_that_got_into_the_page(tmp_path, example
     assert check.probe["wired"] and check.probe["sorted"] == "ascending"
     refusals = [e for e in check.console_errors if "Content Security Policy" in e]
     assert len(refusals) >= 1, check.console_errors
+
+
+# What the trend page shows, read from the laid-out page: its header, the verdict table's rows and columns,
+# the charts (an <svg> each, with a dot per run that has a value) and the rings marking a changed verdict.
+TREND_PROBE = """({
+  heading: document.querySelector("h1").textContent,
+  sub: document.querySelector("header.top .sub").textContent,
+  tally: document.querySelector("header.top .tally").textContent,
+  rows: document.querySelectorAll("#verdicts tbody tr").length,
+  columns: Array.prototype.map.call(document.querySelectorAll("#verdicts thead th"),
+                                    function (th) { return th.innerText.replace(/\\s+/g, " "); }),
+  svgs: document.querySelectorAll("svg").length,
+  charts: document.querySelectorAll("#charts figure svg.trend").length,
+  dots: document.querySelectorAll("svg.trend circle[r='5.5']").length,
+  rings: document.querySelectorAll("svg.trend circle.changed").length,
+  changedCells: Array.prototype.map.call(document.querySelectorAll("#verdicts td.mark-changed"),
+                                         function (td) { return td.innerText.replace(/\\s+/g, " "); }),
+  firstRow: document.querySelector("#verdicts tbody tr").innerText.replace(/\\s+/g, " ").trim(),
+  dotColour: getComputedStyle(document.querySelector("svg.trend g.v-contradicted circle")).fill
+})"""
+
+
+def test_a_trend_of_three_runs_renders_its_charts(tmp_path, example_run, capsys):
+    from tests.unit.test_trend import labelled
+
+    del example_run["comparison"]
+    runs = [labelled(example_run, "150", "CONTRADICTED", 0.79), labelled(example_run, "50", "INCONCLUSIVE", 0.74),
+            labelled(example_run, "100", "SUPPORTED", 0.70)]
+    path = write_trend(runs, tmp_path / "trend.html")
+    check = check_renders(path, width=1400, probe=TREND_PROBE)
+    shown = check.probe
+    with capsys.disabled():
+        print("\ntrend page in Chromium:", json.dumps(shown, indent=1, ensure_ascii=False))
+    assert check.ok and check.loaded, check.console_errors
+    assert check.console_errors == [] and check.requests == []  # no CSP refusal, nothing fetched
+    assert check.title == "Claims trend · 3 runs"
+    results = len(example_run["claims"])
+    assert shown["rows"] == results and shown["charts"] == results and shown["svgs"] == results
+    assert shown["dots"] == 3 * results
+    assert [column.split(" ")[0] for column in shown["columns"]] == ["Claim", "50", "100", "150"]
+    assert shown["rings"] == 2 and len(shown["changedCells"]) == 2  # INCONCLUSIVE -> SUPPORTED -> CONTRADICTED
+    assert shown["dotColour"] == "rgb(164, 14, 38)"  # the report's --bad, through the verdict class

