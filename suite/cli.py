@@ -329,23 +329,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only these claims: a comma list of ids or fnmatch patterns, e.g. 'CE-1,CE-3,GR-*' "
                           "(the plugin's --claims-select)")
 
-    report = commands.add_parser(
-        "report", help="render a saved run as an HTML report (nothing is recomputed)",
-        description=report_cli.DESCRIPTION + " The same as 'python -m ranker_claims.reports'.",
-        epilog=f"example: {PROG} report .claims/runs -o report.html")
-    report_cli.add_arguments(report)
-
-    trend = commands.add_parser(
-        "trend", help="several saved runs side by side: verdicts and headline values by run",
-        description=trend_cli.DESCRIPTION + " The same as 'python -m ranker_claims.reports trend'.",
-        epilog=f"example: {PROG} trend ckpt-50.json ckpt-100.json .claims/runs -o trend.html")
-    trend_cli.add_arguments(trend)
-
-    merge = commands.add_parser(
-        "merge", help="the runs of a session's shards (--claims-shard K/N) as one run and its report",
-        description=merge_cli.DESCRIPTION + " The same as 'python -m ranker_claims.reports merge'.",
-        epilog=f"example: {PROG} merge shards/shard-*.json -o merged.json")
-    merge_cli.add_arguments(merge)
+    # The report commands are python -m ranker_claims.reports' own: the same arguments and function.
+    for name, module, run, help_, example in (
+        ("report", report_cli, report_cli.render, "render a saved run as an HTML report (nothing is recomputed)",
+         "report .claims/runs -o report.html"),
+        ("trend", trend_cli, trend_cli.render, "several saved runs side by side: verdicts and headline values by run",
+         "trend ckpt-50.json ckpt-100.json .claims/runs -o trend.html"),
+        ("merge", merge_cli, merge_cli.merge,
+         "the runs of a session's shards (--claims-shard K/N) as one run and its report",
+         "merge shards/shard-*.json -o merged.json"),
+    ):
+        same = "python -m ranker_claims.reports" + ("" if name == "report" else f" {name}")
+        command = commands.add_parser(name, help=help_, description=f"{module.DESCRIPTION} The same as '{same}'.",
+                                      epilog=f"example: {PROG} {example}")
+        module.add_arguments(command)
+        command.set_defaults(delegate=run)
 
     compare = commands.add_parser(
         "compare", help="verdict and effect changes between two saved runs",
@@ -388,12 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, extra)
-        if args.command == "report":
-            return report_cli.render(args)
-        if args.command == "trend":
-            return trend_cli.render(args)
-        if args.command == "merge":
-            return merge_cli.merge(args)
+        if getattr(args, "delegate", None) is not None:
+            return int(args.delegate(args))
         if args.command == "compare":
             return _compare(args, sys.stdout)
         return _list(args, sys.stdout)
