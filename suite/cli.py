@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(the plugin's --claims-select)")
 
     # The report commands are python -m ranker_claims.reports' own: the same arguments and function.
-    for name, module, run, help_, example in (
+    for name, module, handler, help_, example in (
         ("report", report_cli, report_cli.render, "render a saved run as an HTML report (nothing is recomputed)",
          "report .claims/runs -o report.html"),
         ("trend", trend_cli, trend_cli.render, "several saved runs side by side: verdicts and headline values by run",
@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_, description=f"{module.DESCRIPTION} The same as '{same}'.",
                                       epilog=f"example: {PROG} {example}")
         module.add_arguments(command)
-        command.set_defaults(delegate=run)
+        command.set_defaults(delegate=handler)
 
     compare = commands.add_parser(
         "compare", help="verdict and effect changes between two saved runs",
